@@ -1,0 +1,207 @@
+import { isJsonObject, type JsonObject } from "./event.ts";
+
+/**
+ * Segment's E-commerce Spec v2 names, the v1 names still sent by older integrations, and
+ * the transactional events Herald adds for order messages.
+ */
+
+/** The v2 event names Herald understands, plus its order-lifecycle additions. */
+export const ecommerceEvents = [
+  "Products Searched",
+  "Product List Viewed",
+  "Product List Filtered",
+  "Promotion Viewed",
+  "Promotion Clicked",
+  "Product Clicked",
+  "Product Viewed",
+  "Product Added",
+  "Product Removed",
+  "Cart Viewed",
+  "Checkout Started",
+  "Checkout Step Viewed",
+  "Checkout Step Completed",
+  "Payment Info Entered",
+  "Order Updated",
+  "Order Completed",
+  "Order Refunded",
+  "Order Cancelled",
+  "Coupon Entered",
+  "Coupon Applied",
+  "Coupon Denied",
+  "Coupon Removed",
+  "Product Added to Wishlist",
+  "Product Removed from Wishlist",
+  "Wishlist Product Added to Cart",
+  "Product Shared",
+  "Cart Shared",
+  "Product Reviewed",
+  // Herald's additions for transactional messages.
+  "Checkout Updated",
+  "Order Paid",
+  "Order Fulfilled",
+  "Order Shipped",
+  "Order Delivered",
+  "Order Ready for Pickup",
+] as const;
+
+/** The v1 names, mapped to v2. */
+const v1Names: Record<string, string> = {
+  "Searched Products": "Products Searched",
+  "Viewed Product Category": "Product List Viewed",
+  "Viewed Product List": "Product List Viewed",
+  "Filtered Product List": "Product List Filtered",
+  "Viewed Promotion": "Promotion Viewed",
+  "Clicked Promotion": "Promotion Clicked",
+  "Clicked Product": "Product Clicked",
+  "Viewed Product": "Product Viewed",
+  "Added Product": "Product Added",
+  "Removed Product": "Product Removed",
+  "Viewed Cart": "Cart Viewed",
+  "Started Checkout": "Checkout Started",
+  "Started Order": "Checkout Started",
+  "Viewed Checkout Step": "Checkout Step Viewed",
+  "Completed Checkout Step": "Checkout Step Completed",
+  "Entered Payment Info": "Payment Info Entered",
+  "Updated Order": "Order Updated",
+  "Completed Order": "Order Completed",
+  "Refunded Order": "Order Refunded",
+  "Cancelled Order": "Order Cancelled",
+  "Entered Coupon": "Coupon Entered",
+  "Applied Coupon": "Coupon Applied",
+  "Denied Coupon": "Coupon Denied",
+  "Removed Coupon": "Coupon Removed",
+  "Added Product to Wishlist": "Product Added to Wishlist",
+  "Removed Product from Wishlist": "Product Removed from Wishlist",
+  "Added Wishlist Product to Cart": "Wishlist Product Added to Cart",
+  "Shared Product": "Product Shared",
+  "Shared Cart": "Cart Shared",
+  "Reviewed Product": "Product Reviewed",
+};
+
+const byLowerCase = new Map<string, string>([
+  ...ecommerceEvents.map((name) => [name.toLowerCase(), name] as const),
+  ...Object.entries(v1Names).map(([v1, v2]) => [v1.toLowerCase(), v2] as const),
+]);
+
+/** The spec name for `name` (v1 names and case variants mapped to v2), else `name` itself. */
+export function normalizeEventName(name: string): string {
+  return byLowerCase.get(name.trim().toLowerCase()) ?? name.trim();
+}
+
+/** v1 camelCase property names and their v2 spellings. */
+const v1Properties: Record<string, string> = {
+  orderId: "order_id",
+  checkoutId: "checkout_id",
+  cartId: "cart_id",
+  productId: "product_id",
+  couponId: "coupon_id",
+  couponName: "coupon_name",
+  listId: "list_id",
+  wishlistId: "wishlist_id",
+  reviewId: "review_id",
+  imageUrl: "image_url",
+  trackingNumber: "tracking_number",
+  trackingUrl: "tracking_url",
+};
+
+function renameV1(object: JsonObject, inProducts: boolean): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(object)) {
+    const renamed =
+      inProducts && key === "id" ? "product_id" : (v1Properties[key] ?? key);
+    if (!(renamed in out) || renamed === key) out[renamed] = value;
+  }
+  return out;
+}
+
+/**
+ * E-commerce properties in v2 spelling: v1 camelCase keys renamed (`orderId` →
+ * `order_id`, a product's `id` → `product_id`); names already in v2 are kept as sent.
+ */
+export function normalizeEcommerceProperties(
+  properties: JsonObject,
+): JsonObject {
+  const out = renameV1(properties, false);
+  const products: unknown = out.products;
+  if (Array.isArray(products)) {
+    out.products = products.map((item: unknown) =>
+      isJsonObject(item) ? renameV1(item, true) : item,
+    );
+  }
+  return out;
+}
+
+/** A product line of an e-commerce event, as the spec names its fields. */
+export interface ProductLine {
+  product_id?: string;
+  variant_id?: string;
+  sku?: string;
+  name?: string;
+  category?: string;
+  brand?: string;
+  variant?: string;
+  price?: number;
+  quantity?: number;
+  url?: string;
+  image_url?: string;
+}
+
+const asString = (value: unknown): string | undefined =>
+  typeof value === "string" && value !== ""
+    ? value
+    : typeof value === "number"
+      ? String(value)
+      : undefined;
+
+/** A number from a number or a numeric string, else undefined. */
+export function asNumber(value: unknown): number | undefined {
+  if (typeof value === "number" && Number.isFinite(value)) return value;
+  if (
+    typeof value === "string" &&
+    value.trim() !== "" &&
+    Number.isFinite(Number(value))
+  )
+    return Number(value);
+  return undefined;
+}
+
+/** The product lines of an event: its `products` array, or the event itself for single-product events. */
+export function productLines(properties: JsonObject): ProductLine[] {
+  const items = Array.isArray(properties.products)
+    ? properties.products.filter(isJsonObject)
+    : [properties];
+  return items
+    .map((item) => {
+      const line: ProductLine = {};
+      const text = {
+        product_id: asString(item.product_id),
+        variant_id: asString(item.variant_id),
+        sku: asString(item.sku),
+      };
+      if (text.product_id) line.product_id = text.product_id;
+      if (text.variant_id) line.variant_id = text.variant_id;
+      if (text.sku) line.sku = text.sku;
+      for (const key of [
+        "name",
+        "category",
+        "brand",
+        "variant",
+        "url",
+        "image_url",
+      ] as const) {
+        const value = asString(item[key]);
+        if (value) line[key] = value;
+      }
+      const price = asNumber(item.price);
+      if (price !== undefined) line.price = price;
+      const quantity = asNumber(item.quantity);
+      if (quantity !== undefined) line.quantity = quantity;
+      return line;
+    })
+    .filter(
+      (line) =>
+        line.product_id !== undefined ||
+        line.sku !== undefined ||
+        line.name !== undefined,
+    );
+}

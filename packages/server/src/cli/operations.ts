@@ -1,0 +1,245 @@
+import Type from "typebox";
+import type { Clock } from "@herald/core/clock";
+import { DomainError } from "@herald/core/domain-error";
+import { parseWith } from "@herald/core/validation";
+import {
+  createKey,
+  createWorkspace,
+  revokeKey,
+} from "@herald/core/workspaces/workspaces";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/database.ts";
+import { migrate } from "../db/migrate.ts";
+import { workspaceStore } from "../db/workspaces.sql.ts";
+import type { Logger } from "../logger.ts";
+import type { Progress } from "./control.ts";
+import { importCsv, importWorkspace } from "./import-csv.ts";
+import { listFlows } from "../db/flows.sql.ts";
+import { createFlow, publishFlow, updateFlow } from "../flows/flow-service.ts";
+import { installFlow, listLibrary } from "../flows/library-install.ts";
+import { importListFile } from "../workers/segment-lists.ts";
+
+/**
+ * What an operator scripts, as named operations with validated arguments. The CLI runs
+ * them on the database directly, or through the control channel of the server that holds
+ * the embedded database; both paths run this same code.
+ */
+
+/** What an operation runs with. */
+export interface OperationContext {
+  db: Database;
+  clock: Clock;
+  config: Readonly<Config>;
+  logger: Logger;
+  progress: (update: Progress) => void;
+  /** Present when the operation runs inside a server: lets it drop cached keys. */
+  forgetKey?: (keyId: string) => void;
+}
+
+type Operation = (
+  ctx: OperationContext,
+  args: Record<string, unknown>,
+) => Promise<unknown>;
+
+const KeyKind = Type.Union([Type.Literal("write"), Type.Literal("secret")]);
+
+const operations: Record<string, Operation> = {
+  async migrate(ctx) {
+    return { applied: await migrate(ctx.db) };
+  },
+
+  async "workspace.create"(ctx, args) {
+    const { name } = parseWith(
+      Type.Object({ name: Type.String() }),
+      args,
+      "workspace create",
+    );
+    const workspace = await createWorkspace(workspaceStore(ctx.db), ctx.clock, {
+      name,
+    });
+    return { ...workspace, createdAt: workspace.createdAt.toISOString() };
+  },
+
+  async "workspace.list"(ctx) {
+    const workspaces = await workspaceStore(ctx.db).listWorkspaces();
+    return workspaces.map((w) => ({
+      ...w,
+      createdAt: w.createdAt.toISOString(),
+    }));
+  },
+
+  async "key.create"(ctx, args) {
+    const input = parseWith(
+      Type.Object({
+        workspaceId: Type.String(),
+        kind: KeyKind,
+        name: Type.Optional(Type.String()),
+      }),
+      args,
+      "key create",
+    );
+    return createKey(workspaceStore(ctx.db), ctx.clock, input);
+  },
+
+  async "key.list"(ctx, args) {
+    const { workspaceId } = parseWith(
+      Type.Object({ workspaceId: Type.String() }),
+      args,
+      "key list",
+    );
+    const store = workspaceStore(ctx.db);
+    if (!(await store.getWorkspace(workspaceId)))
+      throw new DomainError("not_found", `no workspace ${workspaceId}`);
+    const keys = await store.listKeys(workspaceId);
+    return keys.map(({ hash: _hash, ...key }) => ({
+      ...key,
+      createdAt: key.createdAt.toISOString(),
+      revokedAt: key.revokedAt?.toISOString() ?? null,
+    }));
+  },
+
+  async "key.revoke"(ctx, args) {
+    const input = parseWith(
+      Type.Object({ workspaceId: Type.String(), keyId: Type.String() }),
+      args,
+      "key revoke",
+    );
+    await revokeKey(workspaceStore(ctx.db), ctx.clock, input);
+    ctx.forgetKey?.(input.keyId);
+    return { revoked: input.keyId };
+  },
+
+  async import(ctx, args) {
+    const input = parseWith(
+      Type.Object({
+        kind: Type.Union([
+          Type.Literal("customers"),
+          Type.Literal("orders"),
+          Type.Literal("products"),
+        ]),
+        file: Type.String({ minLength: 1 }),
+        workspaceId: Type.Optional(Type.String()),
+        silent: Type.Boolean(),
+      }),
+      args,
+      "import",
+    );
+    return importCsv(ctx, input);
+  },
+
+  async "flows.library"() {
+    return listLibrary();
+  },
+
+  async "flows.install"(ctx, args) {
+    const input = parseWith(
+      Type.Object({
+        name: Type.String(),
+        workspaceId: Type.Optional(Type.String()),
+        publish: Type.Boolean(),
+      }),
+      args,
+      "flows install",
+    );
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const installed = await installFlow(
+      ctx.db,
+      ctx.clock,
+      workspaceId,
+      input.name,
+      { publish: input.publish },
+    );
+    return {
+      id: installed.flow.id,
+      name: installed.flow.name,
+      status: installed.version ? "live" : "draft",
+      version: installed.version,
+      templates: Object.keys(installed.templates).length,
+      pools: installed.pools,
+      segments: Object.values(installed.segments),
+    };
+  },
+
+  async "flows.list"(ctx, args) {
+    const input = parseWith(
+      Type.Object({ workspaceId: Type.Optional(Type.String()) }),
+      args,
+      "flows list",
+    );
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    return (await listFlows(ctx.db, workspaceId)).map((f) => ({
+      id: f.id,
+      name: f.name,
+      status: f.status,
+      version: f.currentVersion,
+      library: f.libraryName,
+    }));
+  },
+
+  async "flows.apply"(ctx, args) {
+    const input = parseWith(
+      Type.Object({
+        definition: Type.Unknown(),
+        workspaceId: Type.Optional(Type.String()),
+        publish: Type.Boolean(),
+      }),
+      args,
+      "flows apply",
+    );
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const name = (input.definition as { name?: unknown } | null)?.name;
+    const existing = (await listFlows(ctx.db, workspaceId)).find(
+      (f) => f.name === name,
+    );
+    const flow = existing
+      ? await updateFlow(
+          ctx.db,
+          ctx.clock,
+          workspaceId,
+          existing.id,
+          input.definition,
+        )
+      : await createFlow(ctx.db, ctx.clock, workspaceId, input.definition);
+    const version = input.publish
+      ? (await publishFlow(ctx.db, ctx.clock, workspaceId, flow.id)).version
+      : null;
+    return { id: flow.id, name: flow.name, created: !existing, version };
+  },
+
+  async "list.import"(ctx, args) {
+    const input = parseWith(
+      Type.Object({
+        listId: Type.String({ minLength: 1 }),
+        file: Type.String({ minLength: 1 }),
+        workspaceId: Type.Optional(Type.String()),
+        status: Type.Optional(
+          Type.Union([
+            Type.Literal("subscribed"),
+            Type.Literal("unsubscribed"),
+            Type.Literal("pending"),
+          ]),
+        ),
+      }),
+      args,
+      "list import",
+    );
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    return importListFile(
+      ctx.db,
+      ctx.clock,
+      { ...input, workspaceId },
+      ctx.progress,
+    );
+  },
+};
+
+/** Runs the operation `name`; unknown names are an `invalid` domain error. */
+export function runOperation(
+  ctx: OperationContext,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<unknown> {
+  const operation = operations[name];
+  if (!operation) throw new DomainError("invalid", `unknown operation ${name}`);
+  return operation(ctx, args);
+}

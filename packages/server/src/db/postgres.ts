@@ -1,0 +1,47 @@
+import pg from "pg";
+import type { Logger } from "../logger.ts";
+import { PoolDatabase, pgTypes, type Database } from "./database.ts";
+
+/**
+ * Connects to a PostgreSQL server with a pool of `poolSize` connections, and checks that
+ * it answers so that a wrong URL fails at start with a clear message.
+ */
+export async function openPostgres(
+  url: string,
+  poolSize: number,
+  logger: Logger,
+): Promise<Database> {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    types: pgTypes,
+    connectionTimeoutMillis: 10_000,
+  });
+  try {
+    await pool.query("select 1");
+  } catch (error) {
+    await pool.end().catch(() => undefined);
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `cannot reach PostgreSQL at ${redact(url)}: ${reason}. Check DATABASE_URL and that the server runs.`,
+    );
+  }
+  return new PoolDatabase({
+    kind: "postgres",
+    pool,
+    logger,
+    connectListener: () =>
+      new pg.Client({ connectionString: url, types: pgTypes }),
+  });
+}
+
+/** The URL without its password, for messages and logs. */
+export function redact(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = "***";
+    return parsed.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
+}

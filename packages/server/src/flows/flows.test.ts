@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import { after, before, it } from "node:test";
+import { ManualClock, ms } from "@herald/core/clock";
+import type { NewWorkspace } from "@herald/core/workspaces/workspaces";
+import type { Herald } from "../main.ts";
+import { describeOnDatabases } from "../testing/test-databases.ts";
+import {
+  api,
+  createTestWorkspace,
+  settle,
+  startTestHerald,
+} from "../testing/test-server.ts";
+
+/** An email template for a test, with Liquid that uses the trigger event. */
+async function template(
+  herald: Herald,
+  ws: NewWorkspace,
+  name: string,
+): Promise<string> {
+  const created = await api(herald, ws.secretKey, "POST", "/api/templates", {
+    name,
+    channel: "email",
+    content: {
+      subject: `${name} for {{ profile.first_name | default: "you" }}`,
+      mjml: `<mjml><mj-body><mj-section><mj-column><mj-text>${name}</mj-text></mj-column></mj-section></mj-body></mjml>`,
+    },
+  });
+  assert.equal(created.status, 201, JSON.stringify(created.body));
+  return created.body.template.id as string;
+}
+
+describeOnDatabases("flows", (db) => {
+  let herald: Herald;
+  let clock: ManualClock;
+  before(async () => {
+    clock = new ManualClock("2026-05-04T10:00:00Z");
+    herald = await startTestHerald(db(), { clock });
+  });
+  after(() => herald.close());
+
+  async function track(ws: NewWorkspace, body: Record<string, unknown>) {
+    const response = await fetch(`${herald.url}/v1/batch`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        writeKey: ws.writeKey,
+        batch: [
+          { type: "track", timestamp: clock.now().toISOString(), ...body },
+        ],
+      }),
+    });
+    assert.equal(response.status, 200, await response.text());
+  }
+
+  async function messagesOf(ws: NewWorkspace, email: string) {
+    const profile = (
+      await api(herald, ws.secretKey, "GET", `/api/profiles?email=${email}`)
+    ).body.items[0];
+    if (!profile) return [];
+    const page = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/messages?profileId=${profile.id}`,
+    );
+    return (
+      page.body.items as { templateId: string; source: { nodeId?: string } }[]
+    ).map((m) => m.templateId);
+  }
+
+  async function cartFlow(ws: NewWorkspace) {
+    const reminder = await template(herald, ws, "cart reminder");
+    const definition = {
+      name: "Abandoned cart",
+      trigger: {
+        type: "event",
+        event: "Product Added",
+        correlation: "cart_id",
+      },
+      start: "wait",
+      nodes: {
+        wait: {
+          type: "wait_for_event",
+          event: "Order Completed",
+          matchCorrelation: true,
+          timeout: { hours: 1 },
+          next: "done",
+          timeoutNext: "remind",
+        },
+        remind: {
+          type: "send",
+          channel: "email",
+          templateId: reminder,
+          next: "done",
+        },
+        done: { type: "exit" },
+      },
+      settings: {
+        goal: { event: "Order Completed", matchCorrelation: true },
+        reentry: { policy: "one_active_per_key" },
+      },
+    };
+    const created = await api(
+      herald,
+      ws.secretKey,
+      "POST",
+      "/api/flows",
+      definition,
+    );
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.equal(
+      (
+        await api(
+          herald,
+          ws.secretKey,
+          "POST",
+          `/api/flows/${created.body.id}/publish`,
+        )
+      ).status,
+      200,
+    );
+    return { flowId: created.body.id as string, reminder, definition };
+  }
+
+  it("reminds a shopper who left a cart an hour ago, and not one who ordered 30 minutes in", async () => {
+    const ws = await createTestWorkspace(db());
+    const { flowId, reminder } = await cartFlow(ws);
+    for (const who of ["buyer", "leaver"]) {
+      await track(ws, {
+        type: "identify",
+        userId: who,
+        traits: { email: `${who}@shop.test` },
+      });
+      await track(ws, {
+        event: "Product Added",
+        userId: who,
+        properties: { cart_id: `cart-${who}`, product_id: "p1", price: 30 },
+      });
+    }
+    await settle(herald);
+    clock.advance(30 * ms.minute);
+    await track(ws, {
+      event: "Order Completed",
+      userId: "buyer",
+      properties: { order_id: "o-1", cart_id: "cart-buyer", revenue: 30 },
+    });
+    await settle(herald);
+    clock.advance(31 * ms.minute);
+    await settle(herald);
+
+    assert.deepEqual(await messagesOf(ws, "leaver@shop.test"), [reminder]);
+    assert.deepEqual(
+      await messagesOf(ws, "buyer@shop.test"),
+      [],
+      "the order ended the run before its email",
+    );
+    const stats = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/flows/${flowId}/stats`,
+    );
+    // The buyer's order is awaited by the wait (its `event` branch) and is the goal.
+    assert.deepEqual(stats.body.nodes.wait.branches, { event: 1, timeout: 1 });
+    assert.equal(stats.body.nodes.remind.entered, 1);
+    assert.deepEqual(
+      [
+        stats.body.totals.entered,
+        stats.body.totals.converted,
+        stats.body.totals.revenue,
+      ],
+      [2, 1, 30],
+    );
+  });
+
+  it("starts one run per cart, and a second cart gets a run of its own", async () => {
+    const ws = await createTestWorkspace(db());
+    const { flowId } = await cartFlow(ws);
+    await track(ws, {
+      event: "Product Added",
+      userId: "many",
+      properties: { cart_id: "c1", product_id: "p1" },
+    });
+    await track(ws, {
+      event: "Product Added",
+      userId: "many",
+      properties: { cart_id: "c1", product_id: "p2" },
+    });
+    await track(ws, {
+      event: "Product Added",
+      userId: "many",
+      properties: { cart_id: "c2", product_id: "p3" },
+    });
+    await settle(herald);
+    const runs = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/flows/${flowId}/runs`,
+    );
+    assert.deepEqual(
+      runs.body.items.map((r: { correlation: string }) => r.correlation).sort(),
+      ["c1", "c2"],
+    );
+  });
+
+  it("lets runs in flight finish on their version while new entrants use the new one", async () => {
+    const ws = await createTestWorkspace(db());
+    const { flowId, reminder, definition } = await cartFlow(ws);
+    await track(ws, {
+      type: "identify",
+      userId: "early",
+      traits: { email: "early@shop.test" },
+    });
+    await track(ws, {
+      event: "Product Added",
+      userId: "early",
+      properties: { cart_id: "e1" },
+    });
+    await settle(herald);
+
+    const second = await template(herald, ws, "cart reminder v2");
+    const edited = {
+      ...definition,
+      nodes: {
+        ...definition.nodes,
+        remind: {
+          type: "send",
+          channel: "email",
+          templateId: second,
+          next: "done",
+        },
+      },
+    };
+    assert.equal(
+      (await api(herald, ws.secretKey, "PUT", `/api/flows/${flowId}`, edited))
+        .status,
+      200,
+    );
+    assert.deepEqual(
+      (await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/publish`))
+        .body,
+      { version: 2 },
+    );
+    await track(ws, {
+      type: "identify",
+      userId: "late",
+      traits: { email: "late@shop.test" },
+    });
+    await track(ws, {
+      event: "Product Added",
+      userId: "late",
+      properties: { cart_id: "l1" },
+    });
+    await settle(herald);
+    clock.advance(ms.hour + ms.minute);
+    await settle(herald);
+
+    assert.deepEqual(
+      await messagesOf(ws, "early@shop.test"),
+      [reminder],
+      "the run started on v1 sent v1's email",
+    );
+    assert.deepEqual(await messagesOf(ws, "late@shop.test"), [second]);
+  });
+
+  it("holds runs of a paused flow where they are and sends nothing until resumed", async () => {
+    const ws = await createTestWorkspace(db());
+    const { flowId, reminder } = await cartFlow(ws);
+    await track(ws, {
+      type: "identify",
+      userId: "paused",
+      traits: { email: "paused@shop.test" },
+    });
+    await track(ws, {
+      event: "Product Added",
+      userId: "paused",
+      properties: { cart_id: "p1" },
+    });
+    await settle(herald);
+    assert.equal(
+      (await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/pause`))
+        .body.status,
+      "paused",
+    );
+    clock.advance(2 * ms.hour);
+    await settle(herald);
+    assert.deepEqual(await messagesOf(ws, "paused@shop.test"), []);
+    await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/resume`);
+    await settle(herald);
+    assert.deepEqual(await messagesOf(ws, "paused@shop.test"), [reminder]);
+  });
+
+  it("refuses a flow with problems, naming the node", async () => {
+    const ws = await createTestWorkspace(db());
+    const bad = await api(herald, ws.secretKey, "POST", "/api/flows", {
+      name: "Broken",
+      trigger: { type: "event", event: "Product Added" },
+      start: "a",
+      nodes: {
+        a: {
+          type: "send",
+          channel: "email",
+          templateId: "no-such-template",
+          next: "b",
+        },
+        b: { type: "exit" },
+        c: { type: "exit" },
+      },
+    });
+    assert.equal(bad.status, 400);
+    assert.deepEqual(
+      bad.body.error.details.map((d: { message: string }) => d.message),
+      ["node a: no template no-such-template"],
+    );
+  });
+});

@@ -1,0 +1,127 @@
+import type { Clock } from "@herald/core/clock";
+import { DomainError, isDomainError } from "@herald/core/domain-error";
+import { validateCondition } from "@herald/core/segments/condition";
+import { newSegmentId } from "@herald/core/segments/segments";
+import { insertPool } from "../db/coupons.sql.ts";
+import type { Database } from "../db/database.ts";
+import { listFlows, type FlowRecord } from "../db/flows.sql.ts";
+import { insertSegment } from "../db/segments.sql.ts";
+import { createTemplate } from "../templates/template-service.ts";
+import { createFlow, publishFlow } from "./flow-service.ts";
+import { libraryFlows } from "./library.ts";
+import { libraryTemplates } from "./library-templates.ts";
+
+/**
+ * Installing a library flow in a workspace: its coupon pools (kept if they exist), fresh
+ * copies of its starter templates and segments, then the flow itself as a draft, or live
+ * with `publish`. A flow already installed is not installed twice.
+ */
+
+/** What an install made. */
+export interface Installed {
+  flow: FlowRecord;
+  version: number | null;
+  templates: Record<string, string>;
+  segments: Record<string, string>;
+  pools: string[];
+}
+
+/** The library's flows, for listings. */
+export function listLibrary(): {
+  name: string;
+  title: string;
+  description: string;
+}[] {
+  return libraryFlows.map(({ name, title, description }) => ({
+    name,
+    title,
+    description,
+  }));
+}
+
+/** Installs the library flow `name`; see the module comment. */
+export async function installFlow(
+  db: Database,
+  clock: Clock,
+  workspaceId: string,
+  name: string,
+  options: { publish?: boolean } = {},
+): Promise<Installed> {
+  const entry = libraryFlows.find((flow) => flow.name === name);
+  if (!entry) {
+    throw new DomainError(
+      "not_found",
+      `no library flow ${name}; the library has: ${libraryFlows.map((f) => f.name).join(", ")}`,
+    );
+  }
+  const existing = (await listFlows(db, workspaceId)).find(
+    (flow) => flow.libraryName === name,
+  );
+  if (existing)
+    throw new DomainError(
+      "conflict",
+      `${entry.title} is already installed as flow ${existing.id}`,
+    );
+  const now = clock.now();
+
+  const pools: string[] = [];
+  for (const pool of entry.pools) {
+    if (await insertPool(db, workspaceId, pool, now)) pools.push(pool.id);
+  }
+  const templates: Record<string, string> = {};
+  for (const key of entry.templates) {
+    const starter = libraryTemplates[key];
+    if (!starter)
+      throw new Error(
+        `the library flow ${name} names a missing template ${key}`,
+      );
+    // Flows share some starters (the thank-you that ends cart and checkout reminders);
+    // each installed flow gets its own copy, named after the flow when the name is taken.
+    const create = (templateName: string) =>
+      createTemplate(db, clock, workspaceId, templateName, starter.template);
+    const created = await create(starter.name).catch((error: unknown) => {
+      if (isDomainError(error, "conflict"))
+        return create(`${starter.name} · ${entry.title}`);
+      throw error;
+    });
+    templates[key] = created.template.id;
+  }
+  const segments: Record<string, string> = {};
+  for (const segment of entry.segments) {
+    const id = newSegmentId();
+    const definition = validateCondition(
+      segment.condition,
+      `/segments/${segment.key}`,
+    );
+    await db.tx((tx) =>
+      insertSegment(
+        tx,
+        workspaceId,
+        {
+          id,
+          name: `${segment.name} (${id.slice(-6)})`,
+          description: segment.description,
+          definition,
+        },
+        now,
+      ),
+    );
+    segments[segment.key] = id;
+  }
+  const definition = entry.define({
+    template: (key) => templates[key] ?? key,
+    segment: (key) => segments[key] ?? key,
+    now,
+  });
+  const flow = await createFlow(
+    db,
+    clock,
+    workspaceId,
+    { ...definition, description: entry.description },
+    name,
+  );
+  const version = options.publish
+    ? (await publishFlow(db, clock, workspaceId, flow.id)).version
+    : null;
+  return { flow, version, templates, segments, pools };
+}

@@ -1,0 +1,180 @@
+import Fastify, {
+  LogController,
+  type FastifyBaseLogger,
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from "fastify";
+import swagger from "@fastify/swagger";
+import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
+import type { Clock } from "@herald/core/clock";
+import type { Config } from "../config.ts";
+import type { Database } from "../db/database.ts";
+import type { Logger } from "../logger.ts";
+import type { Metrics } from "../metrics.ts";
+import type { ProfileStore } from "@herald/core/profiles/profiles";
+import type { IngestWriter } from "../workers/ingest-writer.ts";
+import type { SettingsCache } from "../workers/settings-cache.ts";
+import type { MessagingSecrets } from "../workers/message-secrets.ts";
+import { registerMessageRoutes } from "./messages.ts";
+import { registerProviderWebhookRoutes } from "./provider-webhooks.ts";
+import { registerTrackingRoutes } from "./tracking.ts";
+import { registerCatalogRoutes } from "./catalog.ts";
+import { registerConnectionRoutes } from "./connections.ts";
+import { registerWebhookRoutes } from "./webhooks.ts";
+import { registerEventRoutes } from "./events.ts";
+import { registerIngestRoutes } from "./ingest.ts";
+import { registerProfileRoutes } from "./profiles.ts";
+import { requireSecretKey, type KeyResolver } from "./auth.ts";
+import { handleError, errorBody } from "./errors.ts";
+import { registerHealthRoutes } from "./health.ts";
+import { registerWorkspaceRoutes } from "./workspaces.ts";
+import { registerListRoutes } from "./lists.ts";
+import { registerScoreRoutes } from "./scores.ts";
+import { registerSegmentRoutes } from "./segments.ts";
+import { registerTagRoutes } from "./tags.ts";
+import { registerTemplateRoutes } from "./templates.ts";
+import { registerCouponRoutes } from "./coupons.ts";
+import { registerFlowRoutes } from "./flows.ts";
+import type { FlowEngine } from "../workers/flow-engine.ts";
+import YAML from "yaml";
+
+/** The Fastify instance with TypeBox schemas as its type provider. */
+export type App = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** What the routes need, built once by the composition root. */
+export interface HttpDeps {
+  config: Readonly<Config>;
+  db: Database;
+  clock: Clock;
+  logger: Logger;
+  metrics: Metrics;
+  keys: KeyResolver;
+  settings: SettingsCache;
+  ingest: IngestWriter;
+  profiles: ProfileStore;
+  /** The flow engine, where this process runs flows (API triggers start runs with it). */
+  flows?: FlowEngine;
+  /** Delivery: the secrets that sign tracking links and webhook addresses. */
+  messaging: { secrets: MessagingSecrets };
+}
+
+export const apiVersion = "0.1.0";
+
+/**
+ * Builds the HTTP server. The `worker` role serves only `/health` and `/metrics`; the
+ * others serve everything. Route files register themselves under their feature's name.
+ */
+export async function buildApp(deps: HttpDeps): Promise<App> {
+  // pino's Logger, seen as Fastify's logger type so that the instance's generics match App.
+  const loggerInstance: FastifyBaseLogger = deps.logger;
+  const app: App = Fastify({
+    loggerInstance,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: 1024 * 1024,
+    ajv: {
+      customOptions: {
+        removeAdditional: false,
+        coerceTypes: "array",
+        useDefaults: true,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) =>
+    reply
+      .status(404)
+      .send(
+        errorBody(
+          "not_found",
+          `no route ${request.method} ${request.url.split("?")[0]}`,
+        ),
+      ),
+  );
+  app.addHook("onResponse", async (request, reply) => {
+    const route = request.routeOptions.url ?? "unmatched";
+    deps.metrics.httpRequests.inc({
+      method: request.method,
+      route,
+      status: reply.statusCode,
+    });
+    deps.metrics.httpDuration.observe(
+      { method: request.method, route },
+      reply.elapsedTime / 1000,
+    );
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: {
+        title: "Herald API",
+        version: apiVersion,
+        description:
+          "Admin API of Herald. Authenticate with `Authorization: Bearer <secret key>`.",
+      },
+      components: {
+        securitySchemes: { secretKey: { type: "http", scheme: "bearer" } },
+      },
+      security: [{ secretKey: [] }],
+    },
+  });
+
+  registerHealthRoutes(app, deps);
+  if (deps.config.role === "worker") return app;
+
+  await registerIngestRoutes(app, deps);
+  await registerWebhookRoutes(app, deps);
+  await registerTrackingRoutes(app, deps);
+  await registerProviderWebhookRoutes(app, deps);
+  app.get("/api/openapi.json", { schema: { hide: true } }, async () =>
+    app.swagger(),
+  );
+  await app.register(
+    async (api: App) => {
+      api.addHook("onRequest", requireSecretKey(deps.keys));
+      // Flows kept in git are YAML.
+      api.addContentTypeParser(
+        ["application/yaml", "application/x-yaml", "text/yaml"],
+        { parseAs: "string" },
+        (_request, body, done) => {
+          try {
+            done(null, YAML.parse(body as string) as unknown);
+          } catch (error) {
+            done(
+              Object.assign(
+                new Error(
+                  `the body is not valid YAML: ${(error as Error).message}`,
+                ),
+                { statusCode: 400 },
+              ),
+              undefined,
+            );
+          }
+        },
+      );
+      registerWorkspaceRoutes(api, deps);
+      registerProfileRoutes(api, deps);
+      registerEventRoutes(api, deps);
+      registerSegmentRoutes(api, deps);
+      registerTagRoutes(api, deps);
+      registerScoreRoutes(api, deps);
+      registerListRoutes(api, deps);
+      registerMessageRoutes(api, deps);
+      registerCatalogRoutes(api, deps);
+      registerConnectionRoutes(api, deps);
+      registerTemplateRoutes(api, deps);
+      registerCouponRoutes(api, deps);
+      registerFlowRoutes(api, deps);
+    },
+    { prefix: "/api" },
+  );
+  return app;
+}

@@ -1,0 +1,302 @@
+import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
+import { after, before, it } from "node:test";
+import { Analytics as Analytics3 } from "@segment/analytics-node";
+import Rudder from "@rudderstack/rudder-sdk-node";
+import { Analytics as Analytics2 } from "segment-analytics-node-2";
+import type { Herald } from "../main.ts";
+import { describeOnDatabases } from "../testing/test-databases.ts";
+import {
+  api,
+  createTestWorkspace,
+  settle,
+  startTestHerald,
+} from "../testing/test-server.ts";
+
+const basic = (key: string) =>
+  `Basic ${Buffer.from(`${key}:`).toString("base64")}`;
+
+describeOnDatabases("tracking API", (db) => {
+  let herald: Herald;
+  before(async () => {
+    herald = await startTestHerald(db());
+  });
+  after(() => herald.close());
+
+  async function post(
+    path: string,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) {
+    const response = await fetch(herald.url + path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body:
+        typeof body === "string" || body instanceof Uint8Array
+          ? body
+          : JSON.stringify(body),
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      headers: response.headers,
+      body: text ? JSON.parse(text) : undefined,
+    };
+  }
+
+  async function profileOf(secretKey: string, query: string) {
+    const found = await api(herald, secretKey, "GET", `/api/profiles?${query}`);
+    assert.equal(found.status, 200, JSON.stringify(found.body));
+    assert.equal(found.body.items.length, 1, `one profile for ${query}`);
+    return found.body.items[0];
+  }
+
+  async function eventsOf(secretKey: string, profileId: string) {
+    const page = await api(
+      herald,
+      secretKey,
+      "GET",
+      `/api/profiles/${profileId}/events?limit=100`,
+    );
+    return page.body.items as {
+      name: string | null;
+      type: string;
+      messageId: string;
+    }[];
+  }
+
+  it("takes track, identify, page and alias calls from analytics-node 2.x and 3.x, once each", async () => {
+    for (const [label, Client] of [
+      ["2.x", Analytics2],
+      ["3.x", Analytics3],
+    ] as const) {
+      const ws = await createTestWorkspace(db());
+      const analytics = new Client({
+        writeKey: ws.writeKey,
+        host: herald.url,
+        flushAt: 2,
+        maxRetries: 1,
+      });
+      analytics.track({
+        anonymousId: "anon-1",
+        event: "Product Viewed",
+        properties: { product_id: "p1", price: 20 },
+      });
+      analytics.page({ anonymousId: "anon-1", name: "Home" });
+      analytics.identify({
+        anonymousId: "anon-1",
+        userId: "user-1",
+        traits: { email: "Ann@Example.com", first_name: "Ann" },
+      });
+      analytics.alias({ userId: "user-1", previousId: "old-anon" });
+      analytics.track({
+        userId: "user-1",
+        event: "Order Completed",
+        properties: { order_id: "o-1", total: 55, revenue: 50 },
+      });
+      await analytics.closeAndFlush();
+      await settle(herald);
+
+      const profile = await profileOf(ws.secretKey, "email=ann@example.com");
+      assert.equal(profile.traits.first_name, "Ann", label);
+      assert.deepEqual(
+        profile.identities.map((i: { type: string }) => i.type).sort(),
+        ["anonymous_id", "anonymous_id", "email", "user_id"],
+        label,
+      );
+      assert.equal(profile.computed.orderCount, 1, label);
+      assert.equal(profile.computed.revenue, 50, label);
+      const events = await eventsOf(ws.secretKey, profile.id);
+      assert.deepEqual(
+        events.map((e) => e.name ?? e.type).sort(),
+        ["Home", "Order Completed", "Product Viewed", "alias", "identify"],
+        label,
+      );
+    }
+  });
+
+  it("takes gzipped, form-encoded batches from rudder-sdk-node and drops its retries as duplicates", async () => {
+    const ws = await createTestWorkspace(db());
+    const client = new Rudder(ws.writeKey, {
+      dataPlaneUrl: herald.url,
+      flushAt: 3,
+    });
+    client.track({
+      anonymousId: "r-anon",
+      event: "Product Added",
+      properties: { product_id: "p9", cart_id: "cart-9" },
+    });
+    client.identify({
+      anonymousId: "r-anon",
+      userId: "r-user",
+      traits: { email: "rudder@example.com" },
+    });
+    client.page({ anonymousId: "r-anon", name: "Cart" });
+    await client.flush();
+    await settle(herald);
+    const profile = await profileOf(ws.secretKey, "userId=r-user");
+    const events = await eventsOf(ws.secretKey, profile.id);
+    assert.equal(events.length, 3);
+
+    // The same events again, as a client retry: nothing new is stored.
+    const messageIds = events.map((e) => e.messageId);
+    const retry = await post(
+      "/v1/batch",
+      gzipSync(
+        JSON.stringify({
+          batch: messageIds.map((messageId) => ({
+            type: "track",
+            event: "X",
+            anonymousId: "r-anon",
+            messageId,
+          })),
+        }),
+      ),
+      {
+        "content-type": "application/x-www-form-urlencoded",
+        "content-encoding": "gzip",
+        authorization: basic(ws.writeKey),
+      },
+    );
+    assert.deepEqual(retry.body, { success: true, stored: 0, duplicates: 3 });
+  });
+
+  it("stores the good events of a batch and reports the broken one, also to the admin API", async () => {
+    const ws = await createTestWorkspace(db());
+    const response = await post(
+      "/v1/batch",
+      {
+        writeKey: ws.writeKey,
+        context: { library: { name: "test" } },
+        batch: [
+          {
+            type: "track",
+            event: "Product Viewed",
+            anonymousId: "b1",
+            messageId: "ok-1",
+          },
+          { type: "track", anonymousId: "b1", messageId: "broken" },
+          { type: "identify", userId: "anonymous", messageId: "placeholder" },
+          { type: "page", anonymousId: "b1", name: "Shoes", messageId: "ok-2" },
+        ],
+      },
+      { "content-type": "text/plain" },
+    );
+    assert.equal(response.status, 200);
+    assert.equal(response.body.stored, 2);
+    assert.deepEqual(
+      response.body.rejected.map((r: { index: number; path: string }) => [
+        r.index,
+        r.path,
+      ]),
+      [
+        [1, "/batch/1/event"],
+        [2, "/batch/2/userId"],
+      ],
+    );
+    const errors = await api(herald, ws.secretKey, "GET", "/api/ingest-errors");
+    assert.deepEqual(
+      errors.body.items
+        .map((e: { batchIndex: number; messageId: string }) => [
+          e.batchIndex,
+          e.messageId,
+        ])
+        .sort(),
+      [
+        [1, "broken"],
+        [2, "placeholder"],
+      ],
+    );
+    await settle(herald);
+    const stored = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      "/api/events?limit=10",
+    );
+    assert.deepEqual(
+      stored.body.items.map((e: { messageId: string }) => e.messageId).sort(),
+      ["ok-1", "ok-2"],
+    );
+    assert.equal(
+      stored.body.items[0].context.library.name,
+      "test",
+      "batch context merges into each event",
+    );
+  });
+
+  it("answers over-limit requests with the limit named, and unknown keys with 401", async () => {
+    const ws = await createTestWorkspace(db());
+    const auth = { authorization: basic(ws.writeKey) };
+    const many = await post(
+      "/v1/batch",
+      {
+        batch: Array.from({ length: 2501 }, () => ({
+          type: "track",
+          event: "X",
+          anonymousId: "a",
+        })),
+      },
+      auth,
+    );
+    assert.equal(many.status, 400);
+    assert.match(many.body.error.message, /at most 2500 events/);
+    const huge = await post(
+      "/v1/track",
+      {
+        event: "X",
+        anonymousId: "a",
+        properties: { blob: "x".repeat(600 * 1024) },
+      },
+      auth,
+    );
+    assert.equal(huge.status, 413);
+    assert.match(huge.body.error.message, /500 KB/);
+    const big = await post(
+      "/v1/track",
+      {
+        event: "X",
+        anonymousId: "a",
+        properties: { blob: "x".repeat(40 * 1024) },
+      },
+      auth,
+    );
+    assert.equal(big.status, 400);
+    assert.match(big.body.error.message, /32 KB/);
+    const bad = await post("/v1/track", "{not json", auth);
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.error.message, /not valid JSON/);
+    const unknown = await post(
+      "/v1/track",
+      { event: "X", anonymousId: "a" },
+      { authorization: basic("hw_nope") },
+    );
+    assert.equal(unknown.status, 401);
+    const secret = await post("/v1/t", {
+      event: "X",
+      anonymousId: "a",
+      writeKey: ws.secretKey,
+    });
+    assert.equal(secret.status, 401, "a secret key is not a write key");
+  });
+
+  it("answers browsers' CORS preflight", async () => {
+    const response = await fetch(`${herald.url}/v1/t`, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://shop.example",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type,authorization",
+      },
+    });
+    assert.equal(response.status, 204);
+    assert.equal(
+      response.headers.get("access-control-allow-origin"),
+      "https://shop.example",
+    );
+    assert.match(
+      response.headers.get("access-control-allow-headers") ?? "",
+      /authorization/,
+    );
+  });
+});

@@ -1,0 +1,707 @@
+import { createHmac } from "node:crypto";
+import Type from "typebox";
+import { DomainError } from "@herald/core/domain-error";
+import { isJsonObject } from "@herald/core/events/event";
+import {
+  normalizeEmail,
+  normalizePhone,
+} from "@herald/core/identity/identifiers";
+import {
+  asksForOrderStatus,
+  constantTimeEqual,
+  smsKeyword,
+  verifyTelegramStartToken,
+} from "@herald/core/messages/tracking";
+import type { Tx } from "../db/database.ts";
+import { findProfileIdsBy } from "../db/identities.sql.ts";
+import {
+  findMessageByProviderId,
+  findTelegramProfile,
+  getMessageRow,
+  linkTelegramChat,
+  unlinkTelegramChat,
+  upsertSuppression,
+  type MessageRow,
+} from "../db/messages.sql.ts";
+import { listProfileOrders } from "../db/orders.sql.ts";
+import { getProfileRow } from "../db/profiles.sql.ts";
+import { TelegramProvider } from "../providers/telegram.ts";
+import {
+  changeConsent,
+  recordMessageNews,
+  unsubscribeRecipient,
+  type MessageNews,
+} from "../workers/message-ledger.ts";
+import type { App, HttpDeps } from "./app.ts";
+
+/**
+ * What providers tell Herald, at `POST /webhooks/messages/<provider>/<hook token>` (the
+ * token names and authenticates the workspace; `GET /api/messages/providers` lists the
+ * URLs to configure):
+ *
+ * - `ses`: Amazon SES notifications through SNS (Bounce, Complaint, Delivery; the
+ *   subscription confirmation is followed).
+ * - `sendgrid`: the Event Webhook's JSON array (bounce, spamreport, delivered, unsubscribe).
+ * - `postmark`: Bounce, SpamComplaint, Delivery and SubscriptionChange records.
+ * - `mailgun`: webhooks' `event-data` (failed, complained, delivered, unsubscribed),
+ *   signature checked when the workspace sets `email.mailgunSigningKey`.
+ * - `twilio`: inbound SMS (STOP / START keywords change SMS consent) and status
+ *   callbacks; `X-Twilio-Signature` checked with the workspace's auth token.
+ * - `telegram`: bot updates (`/start <token>` links a profile, `/stop`, "where is my
+ *   order"); `X-Telegram-Bot-Api-Secret-Token` checked.
+ *
+ * A message is found by the ledger id Herald put in its Message-ID, headers or metadata;
+ * when none is found a hard bounce or complaint still suppresses the address.
+ */
+
+const uuidPattern =
+  /[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/i;
+
+/** One piece of news from an email provider. */
+interface EmailNews {
+  news: MessageNews;
+  address: string | undefined;
+  /** Strings that may contain Herald's ledger id (Message-ID, headers, metadata). */
+  ids: unknown[];
+  providerMessageId?: string;
+  bounceType?: "hard" | "soft";
+  reason?: string;
+}
+
+/** The secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token. */
+export function telegramSecret(
+  sign: (ws: string, payload: string) => string,
+  workspaceId: string,
+): string {
+  return sign(workspaceId, `tg-webhook.${workspaceId}`);
+}
+
+/** Registers the provider webhook routes. */
+export async function registerProviderWebhookRoutes(
+  app: App,
+  deps: HttpDeps,
+): Promise<void> {
+  const { db, clock } = deps;
+  const secrets = deps.messaging.secrets;
+
+  async function workspaceOf(token: string): Promise<string> {
+    const workspaceId = await secrets.verifyHookToken(token);
+    if (!workspaceId)
+      throw new DomainError(
+        "unauthorized",
+        "unknown webhook address: copy it again from GET /api/messages/providers",
+      );
+    return workspaceId;
+  }
+
+  /** Records email news: the ledger row if found, suppressions either way. */
+  async function applyEmailNews(
+    workspaceId: string,
+    items: EmailNews[],
+  ): Promise<number> {
+    const now = clock.now();
+    let matched = 0;
+    await db.tx(async (tx) => {
+      for (const item of items) {
+        const row = await findRow(tx, workspaceId, item);
+        if (row) {
+          matched++;
+          if (item.news === "unsubscribed")
+            await unsubscribeRecipient(tx, row, "provider", now);
+          else
+            await recordMessageNews(tx, {
+              workspaceId,
+              message: row.id,
+              news: item.news,
+              human: true,
+              ...(item.bounceType ? { bounceType: item.bounceType } : {}),
+              ...(item.reason ? { reason: item.reason.slice(0, 500) } : {}),
+              at: now,
+            });
+        }
+        const address = normalizeEmail(item.address);
+        if (!address) continue;
+        if (
+          (item.news === "bounced" && item.bounceType === "hard") ||
+          item.news === "complained"
+        )
+          await upsertSuppression(
+            tx,
+            workspaceId,
+            {
+              channel: "email",
+              address,
+              reason: item.news === "complained" ? "complaint" : "hard_bounce",
+              source: "provider webhook",
+              detail: item.reason?.slice(0, 500),
+            },
+            now,
+          );
+      }
+    });
+    return matched;
+  }
+
+  async function findRow(
+    tx: Tx,
+    workspaceId: string,
+    item: EmailNews,
+  ): Promise<MessageRow | undefined> {
+    for (const candidate of item.ids) {
+      const id =
+        typeof candidate === "string"
+          ? uuidPattern.exec(candidate)?.[0]?.toLowerCase()
+          : undefined;
+      if (!id) continue;
+      const row = await getMessageRow(tx, workspaceId, id, true);
+      if (row) return row;
+    }
+    if (item.providerMessageId)
+      return findMessageByProviderId(tx, workspaceId, item.providerMessageId);
+    return undefined;
+  }
+
+  await app.register(async (scope: App) => {
+    // SNS posts JSON as text/plain; Twilio posts forms.
+    scope.addContentTypeParser(
+      "text/plain",
+      { parseAs: "string", bodyLimit: 1024 * 1024 },
+      (_r, body, done) => {
+        try {
+          done(null, JSON.parse(body as string));
+        } catch {
+          done(new DomainError("invalid", "the body is not JSON"), undefined);
+        }
+      },
+    );
+    scope.addContentTypeParser(
+      "application/x-www-form-urlencoded",
+      { parseAs: "string", bodyLimit: 1024 * 1024 },
+      (_r, body, done) =>
+        done(null, Object.fromEntries(new URLSearchParams(body as string))),
+    );
+    const params = Type.Object({ hook: Type.String() });
+    const opts = { schema: { hide: true, params } };
+
+    scope.post<{ Params: { hook: string }; Body: unknown }>(
+      "/webhooks/messages/ses/:hook",
+      opts,
+      async (request) => {
+        const workspaceId = await workspaceOf(request.params.hook);
+        const body = (request.body ?? {}) as Record<string, unknown>;
+        if (
+          body.Type === "SubscriptionConfirmation" &&
+          typeof body.SubscribeURL === "string"
+        ) {
+          const url = new URL(body.SubscribeURL);
+          if (
+            url.protocol === "https:" &&
+            /(^|\.)amazonaws\.com$/.test(url.hostname)
+          )
+            await fetch(url, { signal: AbortSignal.timeout(10_000) }).catch(
+              (error: unknown) =>
+                deps.logger.warn(
+                  { err: error },
+                  "could not confirm the SNS subscription",
+                ),
+            );
+          return { confirmed: true };
+        }
+        const message =
+          typeof body.Message === "string"
+            ? (JSON.parse(body.Message) as Record<string, unknown>)
+            : body;
+        const items = sesNews(message);
+        return {
+          matched: await applyEmailNews(workspaceId, items),
+          received: items.length,
+        };
+      },
+    );
+
+    scope.post<{ Params: { hook: string }; Body: unknown }>(
+      "/webhooks/messages/sendgrid/:hook",
+      opts,
+      async (request) => {
+        const workspaceId = await workspaceOf(request.params.hook);
+        const events = Array.isArray(request.body)
+          ? (request.body as Record<string, unknown>[])
+          : [];
+        const items: EmailNews[] = [];
+        for (const e of events) {
+          const ids = [e.herald_message_id, e["smtp-id"], e.sg_message_id];
+          const reason = typeof e.reason === "string" ? e.reason : undefined;
+          const address = typeof e.email === "string" ? e.email : undefined;
+          const base = { address, ids, ...(reason ? { reason } : {}) };
+          if (e.event === "bounce")
+            items.push({
+              ...base,
+              news: "bounced",
+              bounceType: e.type === "blocked" ? "soft" : "hard",
+            });
+          else if (e.event === "spamreport")
+            items.push({ ...base, news: "complained" });
+          else if (e.event === "delivered")
+            items.push({ ...base, news: "delivered" });
+          else if (e.event === "unsubscribe" || e.event === "group_unsubscribe")
+            items.push({ ...base, news: "unsubscribed" });
+        }
+        return {
+          matched: await applyEmailNews(workspaceId, items),
+          received: items.length,
+        };
+      },
+    );
+
+    scope.post<{ Params: { hook: string }; Body: unknown }>(
+      "/webhooks/messages/postmark/:hook",
+      opts,
+      async (request) => {
+        const workspaceId = await workspaceOf(request.params.hook);
+        const r = (request.body ?? {}) as Record<string, unknown>;
+        const metadata = (r.Metadata ?? {}) as Record<string, unknown>;
+        const ids = [metadata.herald_message_id, ...Object.values(metadata)];
+        const providerMessageId =
+          typeof r.MessageID === "string" ? r.MessageID : undefined;
+        const address =
+          typeof r.Email === "string"
+            ? r.Email
+            : typeof r.Recipient === "string"
+              ? r.Recipient
+              : undefined;
+        const base = {
+          ids,
+          address,
+          ...(providerMessageId ? { providerMessageId } : {}),
+        };
+        const items: EmailNews[] = [];
+        if (r.RecordType === "Bounce") {
+          const hard = [
+            "HardBounce",
+            "BadEmailAddress",
+            "ManuallyDeactivated",
+            "Blocked",
+          ].includes(String(r.Type));
+          items.push({
+            ...base,
+            news: "bounced",
+            bounceType: hard ? "hard" : "soft",
+            reason: `${text(r.Type)}: ${text(r.Description) || text(r.Details)}`,
+          });
+        } else if (r.RecordType === "SpamComplaint")
+          items.push({ ...base, news: "complained" });
+        else if (r.RecordType === "Delivery")
+          items.push({ ...base, news: "delivered" });
+        else if (
+          r.RecordType === "SubscriptionChange" &&
+          r.SuppressSending === true
+        )
+          items.push({ ...base, news: "unsubscribed" });
+        return {
+          matched: await applyEmailNews(workspaceId, items),
+          received: items.length,
+        };
+      },
+    );
+
+    scope.post<{ Params: { hook: string }; Body: unknown }>(
+      "/webhooks/messages/mailgun/:hook",
+      opts,
+      async (request) => {
+        const workspaceId = await workspaceOf(request.params.hook);
+        const body = (request.body ?? {}) as Record<string, unknown>;
+        const key = (await deps.settings.get(workspaceId)).email
+          ?.mailgunSigningKey;
+        const signature = (body.signature ?? {}) as Record<string, unknown>;
+        if (key) {
+          const expected = createHmac("sha256", key)
+            .update(`${String(signature.timestamp)}${String(signature.token)}`)
+            .digest("hex");
+          if (
+            typeof signature.signature !== "string" ||
+            !constantTimeEqual(expected, signature.signature)
+          )
+            throw new DomainError(
+              "unauthorized",
+              "the Mailgun signature does not match email.mailgunSigningKey",
+            );
+        }
+        const e = (body["event-data"] ?? {}) as Record<string, unknown>;
+        const message = (e.message ?? {}) as {
+          headers?: Record<string, unknown>;
+        };
+        const vars = (e["user-variables"] ?? {}) as Record<string, unknown>;
+        const status = (e["delivery-status"] ?? {}) as Record<string, unknown>;
+        const ids = [
+          vars.herald_message_id,
+          message.headers?.["message-id"],
+          ...Object.values(vars),
+        ];
+        const address =
+          typeof e.recipient === "string" ? e.recipient : undefined;
+        const reason = [
+          status.code,
+          status.description ?? status.message,
+          e.reason,
+        ]
+          .filter((x) => x !== undefined && x !== "")
+          .join(" ");
+        const base = { ids, address, ...(reason ? { reason } : {}) };
+        const items: EmailNews[] = [];
+        if (e.event === "failed")
+          items.push({
+            ...base,
+            news: "bounced",
+            bounceType: e.severity === "permanent" ? "hard" : "soft",
+          });
+        else if (e.event === "complained")
+          items.push({ ...base, news: "complained" });
+        else if (e.event === "delivered")
+          items.push({ ...base, news: "delivered" });
+        else if (e.event === "unsubscribed")
+          items.push({ ...base, news: "unsubscribed" });
+        return {
+          matched: await applyEmailNews(workspaceId, items),
+          received: items.length,
+        };
+      },
+    );
+
+    scope.post<{ Params: { hook: string }; Body: unknown }>(
+      "/webhooks/messages/twilio/:hook",
+      opts,
+      async (request, reply) => {
+        const workspaceId = await workspaceOf(request.params.hook);
+        const form = (request.body ?? {}) as Record<string, string>;
+        const settings = await deps.settings.get(workspaceId);
+        const token = settings.sms?.authToken;
+        if (token) {
+          const url = `${deps.config.publicUrl}${request.url}`;
+          if (
+            !verifyTwilioSignature(
+              token,
+              url,
+              form,
+              request.headers["x-twilio-signature"],
+            )
+          )
+            throw new DomainError(
+              "forbidden",
+              "X-Twilio-Signature does not match this workspace's Twilio auth token",
+            );
+        }
+        const now = clock.now();
+        if (typeof form.MessageStatus === "string" && form.MessageSid) {
+          await db.tx(async (tx) => {
+            const row = await findMessageByProviderId(
+              tx,
+              workspaceId,
+              form.MessageSid ?? "",
+            );
+            if (!row) return;
+            if (form.MessageStatus === "delivered")
+              await recordMessageNews(tx, {
+                workspaceId,
+                message: row.id,
+                news: "delivered",
+                human: true,
+                at: now,
+              });
+            else if (
+              form.MessageStatus === "undelivered" ||
+              form.MessageStatus === "failed"
+            )
+              await recordMessageNews(tx, {
+                workspaceId,
+                message: row.id,
+                news: "bounced",
+                human: true,
+                bounceType: ["21211", "21614", "30005", "30006"].includes(
+                  form.ErrorCode ?? "",
+                )
+                  ? "hard"
+                  : "soft",
+                reason:
+                  `Twilio ${form.MessageStatus} ${form.ErrorCode ?? ""}`.trim(),
+                at: now,
+              });
+          });
+          return reply
+            .type("text/xml")
+            .send(
+              '<?xml version="1.0" encoding="UTF-8"?><Response></Response>',
+            );
+        }
+        const keyword = smsKeyword(form.Body ?? "");
+        const phone = normalizePhone(form.From, settings.defaultPhoneRegion);
+        if (phone && (keyword === "stop" || keyword === "start")) {
+          const profiles = await findProfileIdsBy(db, workspaceId, {
+            type: "phone",
+            value: phone,
+          });
+          await db.tx(async (tx) => {
+            for (const profileId of profiles)
+              await changeConsent(
+                tx,
+                workspaceId,
+                profileId,
+                "sms",
+                keyword === "stop" ? "unsubscribed" : "subscribed",
+                `SMS ${keyword.toUpperCase()}`,
+                now,
+                { phone },
+              );
+          });
+          deps.logger.info(
+            { workspaceId, profiles: profiles.length, keyword },
+            "SMS keyword applied",
+          );
+        }
+        // Twilio answers STOP / START / HELP itself (Advanced Opt-Out); an empty reply adds nothing.
+        return reply
+          .type("text/xml")
+          .send('<?xml version="1.0" encoding="UTF-8"?><Response></Response>');
+      },
+    );
+
+    scope.post<{ Params: { hook: string }; Body: unknown }>(
+      "/webhooks/messages/telegram/:hook",
+      opts,
+      async (request) => {
+        const workspaceId = await workspaceOf(request.params.hook);
+        const given = request.headers["x-telegram-bot-api-secret-token"];
+        if (
+          typeof given !== "string" ||
+          !constantTimeEqual(given, telegramSecret(secrets.sign, workspaceId))
+        )
+          throw new DomainError(
+            "forbidden",
+            "X-Telegram-Bot-Api-Secret-Token does not match: register the webhook with POST /api/messages/telegram/webhook",
+          );
+        const settings = await deps.settings.get(workspaceId);
+        if (!settings.telegram?.botToken) return { ok: true };
+        const bot = new TelegramProvider({
+          botToken: settings.telegram.botToken,
+          baseUrl: settings.telegram.baseUrl ?? "https://api.telegram.org",
+        });
+        const update = (request.body ?? {}) as {
+          message?: {
+            text?: string;
+            chat?: { id?: number | string };
+            from?: { username?: string };
+          };
+        };
+        const text = update.message?.text?.trim() ?? "";
+        const chatId = update.message?.chat?.id;
+        if (chatId === undefined || text === "") return { ok: true };
+        const chat = String(chatId);
+        const store = settings.storeName ?? "our store";
+        const now = clock.now();
+        const reply = async (answer: string) => {
+          const outcome = await bot.call("sendMessage", {
+            chat_id: chat,
+            text: answer,
+          });
+          if (!outcome.ok)
+            deps.logger.warn(
+              { workspaceId, error: outcome.error },
+              "the Telegram bot could not answer",
+            );
+        };
+        const start = /^\/start(?:@\S+)?(?:\s+(\S+))?$/.exec(text);
+        if (start) {
+          const profileId = start[1]
+            ? verifyTelegramStartToken(workspaceId, start[1], secrets.sign)
+            : undefined;
+          const profile = profileId
+            ? await getProfileRow(db, workspaceId, profileId)
+            : undefined;
+          if (!profile) {
+            await reply(
+              `Hi! To get messages from ${store} here, open the Telegram link in your account page or in one of our emails.`,
+            );
+            return { ok: true };
+          }
+          const id = profile.merged_into ?? profile.id;
+          await db.tx(async (tx) => {
+            await linkTelegramChat(
+              tx,
+              workspaceId,
+              id,
+              chat,
+              update.message?.from?.username ?? null,
+              now,
+            );
+            await changeConsent(
+              tx,
+              workspaceId,
+              id,
+              "telegram",
+              "subscribed",
+              "telegram /start",
+              now,
+            );
+          });
+          await reply(
+            `You're connected to ${store}. Ask me "where is my order?" any time; send /stop to stop messages.`,
+          );
+          return { ok: true };
+        }
+        if (/^\/stop\b/i.test(text)) {
+          const profileId = await findTelegramProfile(db, workspaceId, chat);
+          await db.tx(async (tx) => {
+            if (profileId)
+              await changeConsent(
+                tx,
+                workspaceId,
+                profileId,
+                "telegram",
+                "unsubscribed",
+                "telegram /stop",
+                now,
+              );
+            await unlinkTelegramChat(tx, workspaceId, chat);
+          });
+          await reply(
+            `You won't get messages from ${store} here any more. Use your link again to come back.`,
+          );
+          return { ok: true };
+        }
+        if (asksForOrderStatus(text)) {
+          const profileId = await findTelegramProfile(db, workspaceId, chat);
+          if (!profileId) {
+            await reply(
+              `I don't know who you are yet: open the Telegram link in your ${store} account page, then ask again.`,
+            );
+            return { ok: true };
+          }
+          const [latest] = await listProfileOrders(db, workspaceId, [
+            profileId,
+          ]);
+          await reply(
+            latest
+              ? orderStatusText(latest)
+              : `I can't find any order of yours at ${store} yet.`,
+          );
+          return { ok: true };
+        }
+        await reply(
+          `Ask me "where is my order?" to hear about your latest ${store} order, or send /stop to stop messages.`,
+        );
+        return { ok: true };
+      },
+    );
+  });
+}
+
+/** A string field of a provider's JSON, or "". */
+function text(value: unknown): string {
+  return typeof value === "string" || typeof value === "number"
+    ? String(value)
+    : "";
+}
+
+/** A shopper-facing sentence about an order. */
+export function orderStatusText(order: Record<string, unknown>): string {
+  const id = String(order.order_id);
+  const placed =
+    order.placed_at instanceof Date
+      ? order.placed_at.toISOString().slice(0, 10)
+      : String(order.placed_at).slice(0, 10);
+  const f = isJsonObject(order.fulfillment) ? order.fulfillment : {};
+  if (order.status === "cancelled")
+    return `Your order ${id} (placed ${placed}) was cancelled.`;
+  if (order.status === "refunded")
+    return `Your order ${id} (placed ${placed}) was refunded.`;
+  const statuses: Record<string, string> = {
+    fulfilled: "has been packed and is about to ship",
+    shipped: "is on its way",
+    delivered: "has been delivered",
+    ready_for_pickup: "is ready for pick-up",
+  };
+  const status =
+    statuses[text(f.status)] ?? "has been received and is being prepared";
+  const url = text(f.tracking_url);
+  const number = text(f.tracking_number);
+  const tracking = url
+    ? ` Track it here: ${url}`
+    : number
+      ? ` Tracking number: ${number}.`
+      : "";
+  return `Your order ${id} (placed ${placed}) ${status}.${tracking}`;
+}
+
+/** Checks Twilio's request signature: base64 HMAC-SHA1 of the URL and the sorted form fields. */
+export function verifyTwilioSignature(
+  authToken: string,
+  url: string,
+  form: Record<string, string>,
+  header: string | string[] | undefined,
+): boolean {
+  if (typeof header !== "string") return false;
+  const data =
+    url +
+    Object.keys(form)
+      .sort()
+      .map((k) => `${k}${form[k]}`)
+      .join("");
+  const expected = createHmac("sha1", authToken).update(data).digest("base64");
+  return constantTimeEqual(expected, header);
+}
+
+/** The news in an SES notification (SNS `Message`, notification or event publishing). */
+function sesNews(m: Record<string, unknown>): EmailNews[] {
+  const type = m.notificationType ?? m.eventType;
+  const mail = (m.mail ?? {}) as {
+    messageId?: string;
+    headers?: { name: string; value: string }[];
+    commonHeaders?: { messageId?: string };
+  };
+  const ids = [
+    ...(mail.headers ?? [])
+      .filter((h) => /^(x-herald-message-id|message-id)$/i.test(h.name))
+      .map((h) => h.value),
+    mail.commonHeaders?.messageId,
+  ];
+  const base = {
+    ids,
+    ...(mail.messageId ? { providerMessageId: mail.messageId } : {}),
+  };
+  if (type === "Bounce") {
+    const b = (m.bounce ?? {}) as {
+      bounceType?: string;
+      bounceSubType?: string;
+      bouncedRecipients?: { emailAddress?: string; diagnosticCode?: string }[];
+    };
+    return (b.bouncedRecipients ?? []).map((r) => ({
+      ...base,
+      news: "bounced" as const,
+      address: r.emailAddress,
+      bounceType:
+        b.bounceType === "Permanent" ? ("hard" as const) : ("soft" as const),
+      reason:
+        `${b.bounceType ?? ""}/${b.bounceSubType ?? ""} ${r.diagnosticCode ?? ""}`.trim(),
+    }));
+  }
+  if (type === "Complaint") {
+    const c = (m.complaint ?? {}) as {
+      complainedRecipients?: { emailAddress?: string }[];
+      complaintFeedbackType?: string;
+    };
+    return (c.complainedRecipients ?? []).map((r) => ({
+      ...base,
+      news: "complained" as const,
+      address: r.emailAddress,
+      ...(c.complaintFeedbackType ? { reason: c.complaintFeedbackType } : {}),
+    }));
+  }
+  if (type === "Delivery") {
+    const d = (m.delivery ?? {}) as { recipients?: string[] };
+    return (d.recipients ?? []).map((address) => ({
+      ...base,
+      news: "delivered" as const,
+      address,
+    }));
+  }
+  return [];
+}

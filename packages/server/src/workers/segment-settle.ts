@@ -1,0 +1,40 @@
+import type { Database } from "../db/database.ts";
+import { workspaceBacklog } from "../db/segments.sql.ts";
+import type { Herald } from "../main.ts";
+
+/**
+ * For tests and tools that drive Herald step by step: runs the event processor and the
+ * given segment workers until a workspace has nothing left to do. On PostgreSQL the
+ * processor reads only what every running transaction can see, so while another session
+ * (another test file on the same database) has a transaction open, committed events may
+ * wait; this waits for them instead of stopping at the first empty step.
+ */
+export async function settleWorkspace(
+  herald: Herald,
+  db: Database,
+  workspaceId: string,
+  workers: { step: () => Promise<number> }[] = [],
+  timeoutMs = 20_000,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    await herald.ingest.drain();
+    let work = 0;
+    for (
+      let n = await herald.processor.processPending();
+      n > 0;
+      n = await herald.processor.processPending()
+    )
+      work += n;
+    for (const worker of workers)
+      for (let n = await worker.step(); n > 0; n = await worker.step())
+        work += n;
+    if (work > 0) continue;
+    if ((await workspaceBacklog(db, workspaceId)) === 0) return;
+    if (Date.now() > until)
+      throw new Error(
+        `workspace ${workspaceId} still has events waiting after ${timeoutMs} ms`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
