@@ -4,12 +4,14 @@ import { PoolDatabase, pgTypes, type Database } from "./database.ts";
 
 /**
  * Connects to a PostgreSQL server with a pool of `poolSize` connections, and checks that
- * it answers so that a wrong URL fails at start with a clear message.
+ * it answers so that a wrong URL fails at start with a clear message. `afterClose` runs
+ * once the pool has ended.
  */
 export async function openPostgres(
   url: string,
   poolSize: number,
   logger: Logger,
+  afterClose?: () => Promise<void>,
 ): Promise<Database> {
   const pool = new pg.Pool({
     connectionString: url,
@@ -32,6 +34,7 @@ export async function openPostgres(
     logger,
     connectListener: () =>
       new pg.Client({ connectionString: url, types: pgTypes }),
+    ...(afterClose ? { onClose: afterClose } : {}),
   });
 }
 

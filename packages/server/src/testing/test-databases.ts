@@ -2,21 +2,26 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { after, before, describe } from "node:test";
+import pg from "pg";
 import type { Database, DatabaseKind } from "../db/database.ts";
-import { migrate } from "../db/migrate.ts";
 import { openPglite } from "../db/pglite.ts";
 import { openPostgres } from "../db/postgres.ts";
 import { silentLogger } from "../logger.ts";
-import { pgliteTemplateDir } from "./prepare-template.ts";
+import {
+  databaseUrl,
+  pgliteTemplateDir,
+  postgresTemplateName,
+} from "./prepare-template.ts";
 
 /**
  * The databases every storage test runs on: embedded PGlite always, and the PostgreSQL
  * server at HERALD_TEST_DATABASE_URL when that is set. When it is set and the server
  * cannot be reached the tests fail; they never skip.
  *
- * Each test file gets a private PGlite, copied from a migrated template (a fresh initdb
- * costs seconds, a copy milliseconds), and shares the PostgreSQL database with the other
- * files; tests keep apart by creating their own workspaces.
+ * Each suite gets a private database copied from a migrated template (a fresh initdb or
+ * migration costs seconds, a copy milliseconds): a PGlite directory, or a database
+ * created on the server with `create database … template …`. Tests inside a suite keep
+ * apart by creating their own workspaces.
  */
 
 /** A database the suites run on. */
@@ -45,18 +50,38 @@ export async function openTestPglite(): Promise<Database> {
   );
 }
 
+/**
+ * Creates this file's own database on the server from the migrated template, and drops it
+ * when closed. A database per file keeps files apart: the event processor waits only for
+ * transactions of its own database, so another file's long transaction cannot stall it.
+ */
 async function openTestPostgres(url: string): Promise<Database> {
-  const db = await openPostgres(url, 5, silentLogger).catch(
-    (error: unknown) => {
-      const reason = error instanceof Error ? error.message : String(error);
-      throw new Error(
-        `HERALD_TEST_DATABASE_URL is set but the server cannot be used: ${reason}`,
-      );
-    },
-  );
-  await migrate(db);
-  return db;
+  const name = `herald_test_${process.pid}_${++opened}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  try {
+    await admin(
+      `create database "${name}" template "${postgresTemplateName()}"`,
+    );
+    return await openPostgres(databaseUrl(url, name), 5, silentLogger, () =>
+      admin(`drop database if exists "${name}" with (force)`),
+    );
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new Error(
+      `HERALD_TEST_DATABASE_URL is set but the server cannot be used: ${reason} (npm test prepares its template database first)`,
+    );
+  }
 }
+
+let opened = 0;
 
 /**
  * Declares the suite `title` once per test database. `body` receives a getter for the
