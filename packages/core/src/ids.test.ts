@@ -13,6 +13,15 @@ describe("ids", () => {
     assert.ok(early < late);
   });
 
+  it("makes UUIDv7s of one millisecond that sort in the order they were made", () => {
+    const at = new Date("2026-01-01T00:00:00Z");
+    const ids = Array.from({ length: 1000 }, () => uuidv7(at));
+    assert.deepEqual([...ids].sort(), ids);
+    assert.equal(new Set(ids).size, 1000);
+    for (const id of ids)
+      assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab]/);
+  });
+
   it("makes random tokens of the asked length from [0-9A-Za-z]", () => {
     const tokens = new Set(Array.from({ length: 1000 }, () => randomToken(20)));
     assert.equal(tokens.size, 1000);

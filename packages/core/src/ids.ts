@@ -5,16 +5,36 @@
 
 const hex = (byte: number) => byte.toString(16).padStart(2, "0");
 
-/** A UUIDv7 whose time part is `at` (RFC 9562 §5.7). */
+let last: { time: number; bytes: Uint8Array } | undefined;
+
+/**
+ * A UUIDv7 whose time part is `at` (RFC 9562 §5.7). Ids made for the same millisecond
+ * count up from the previous one (the method of §6.2: the random bits as a counter), so
+ * they sort in the order they were made, as the ledger's and the queues' claim order
+ * (`order by …, id`) expects.
+ */
 export function uuidv7(at: Date): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  let time = at.getTime();
-  for (let i = 5; i >= 0; i--) {
-    bytes[i] = time % 256;
-    time = Math.floor(time / 256);
+  const time = at.getTime();
+  let bytes: Uint8Array;
+  if (last && last.time === time) {
+    bytes = last.bytes;
+    for (let i = 15; i >= 9; i--) {
+      bytes[i] = ((bytes[i] ?? 0) + 1) & 0xff;
+      if (bytes[i] !== 0) break;
+    }
+  } else {
+    bytes = crypto.getRandomValues(new Uint8Array(16));
+    let t = time;
+    for (let i = 5; i >= 0; i--) {
+      bytes[i] = t % 256;
+      t = Math.floor(t / 256);
+    }
+    bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
+    bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
+    // Leave room to count: the counter's top bit starts clear.
+    bytes[9] = (bytes[9] ?? 0) & 0x7f;
+    last = { time, bytes };
   }
-  bytes[6] = ((bytes[6] ?? 0) & 0x0f) | 0x70;
-  bytes[8] = ((bytes[8] ?? 0) & 0x3f) | 0x80;
   const h = Array.from(bytes, hex).join("");
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
