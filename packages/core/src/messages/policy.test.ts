@@ -94,14 +94,14 @@ describe("the sending policy", () => {
     );
   });
 
-  it("lets transactional mail past consent, lists, cap, quiet hours and hard bounces, not manual suppression", () => {
+  it("lets transactional mail past consent, lists, cap, quiet hours and complaints, not hard bounces or manual suppression", () => {
     const night = new Date("2026-01-05T23:30:00Z");
     const t = input({
       transactional: true,
       now: night,
       consent: { ...subscribed, status: "unsubscribed" },
       list: { id: "news", status: "unsubscribed" },
-      suppression: "hard_bounce",
+      suppression: "complaint",
       frequency: {
         cap: { messages: 1, hours: 24 },
         obey: false,
@@ -118,7 +118,10 @@ describe("the sending policy", () => {
       step: "send",
       reason: "transactional",
     });
-    assert.equal(decide({ ...t, suppression: "complaint" }).action, "send");
+    assert.equal(
+      decide({ ...t, suppression: "hard_bounce" }).step,
+      "suppression",
+    );
     assert.equal(decide({ ...t, suppression: "manual" }).step, "suppression");
     assert.equal(
       decide({ ...t, channel: "sms", address: "+14155550100" }).step,

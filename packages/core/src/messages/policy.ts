@@ -16,9 +16,10 @@ import {
  *
  * Transactional messages need no marketing consent (except SMS after STOP, which
  * carriers enforce for every message), ignore lists, the frequency cap and quiet hours,
- * and are stopped only by a manual suppression: not by hard bounces (an order's address
- * is worth another try) nor by spam complaints about marketing. Webhooks go to systems,
- * not people: no consent, suppression, cap or quiet hours.
+ * and are stopped by a hard bounce or a manual suppression (mail to an address that
+ * does not exist only hurts the sender's reputation), not by a spam complaint about
+ * marketing. Webhooks go to systems, not people: no consent, suppression, cap or quiet
+ * hours.
  */
 
 /** Why an address is suppressed. */
@@ -115,7 +116,7 @@ export function decide(input: PolicyInput): Decision {
   }
 
   if (input.suppression) {
-    const stops = transactional ? input.suppression === "manual" : true;
+    const stops = !transactional || input.suppression !== "complaint";
     if (stops)
       return skip(
         "suppression",

@@ -310,8 +310,10 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
       "a complaint unsubscribes",
     );
 
-    // Marketing to a hard-bounced address is suppressed; an order confirmation still goes.
+    // A hard-bounced address gets nothing, not even an order confirmation; a spam
+    // complaint about marketing stops marketing but not the receipt of an order.
     const sesId = sesProfile.body.items[0].id as string;
+    const sgId = sgProfile.body.items[0].id as string;
     const marketing = await queueMessage(herald, {
       workspaceId: ws.id,
       profileId: sesId,
@@ -319,20 +321,25 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
       idempotencyKey: "news-ses-2",
       content: { subject: "News", text: "x" },
     });
-    const receipt = await queueMessage(herald, {
-      workspaceId: ws.id,
-      profileId: sesId,
-      channel: "email",
-      idempotencyKey: "receipt-ses",
-      transactional: true,
-      source: { kind: "transactional" },
-      content: { subject: "Receipt", text: "x" },
-    });
+    const receipt = (profileId: string, key: string) =>
+      queueMessage(herald, {
+        workspaceId: ws.id,
+        profileId,
+        channel: "email",
+        idempotencyKey: key,
+        transactional: true,
+        source: { kind: "transactional" },
+        content: { subject: "Receipt", text: "x" },
+      });
+    const bouncedReceipt = await receipt(sesId, "receipt-ses");
+    const complainedReceipt = await receipt(sgId, "receipt-sg");
     await herald.sender.drain(ws.id);
     const m = await getMessage(herald, keys.secretKey, marketing);
     assert.deepEqual([m.status, m.decisionStep], ["skipped", "suppression"]);
+    const b = await getMessage(herald, keys.secretKey, bouncedReceipt);
+    assert.deepEqual([b.status, b.decisionStep], ["skipped", "suppression"]);
     assert.equal(
-      (await getMessage(herald, keys.secretKey, receipt)).status,
+      (await getMessage(herald, keys.secretKey, complainedReceipt)).status,
       "sent",
     );
   });
