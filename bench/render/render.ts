@@ -111,6 +111,7 @@ function heraldScope(i: number) {
   if (!r) throw new Error("no recipient");
   const services: RenderServices = {
     ...formatsOf({ profile: r.profile, data: r.data, settings }),
+    now,
     products: async () => r.items,
     coupon: async () => {
       throw new Error("no coupons in this bench");

@@ -239,6 +239,7 @@ export class TemplateRenderer implements ContentRenderer {
     const settings = await this.#settings.get(input.workspaceId);
     const services: RenderServices = {
       ...formatsOf({ profile: input.profile, data: input.data, settings }),
+      now: input.now,
       products: productResolver(this.#db, {
         workspaceId: input.workspaceId,
         profile: input.profile,

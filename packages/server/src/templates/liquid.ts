@@ -40,6 +40,8 @@ export interface RenderServices {
   locale: string;
   timeZone: string;
   currency: string;
+  /** The render's clock reading, which `"now"` and `"today"` mean in date filters. */
+  now: Date;
   products(query: ProductQuery): Promise<ProductItem[]>;
   coupon(poolId: string): Promise<IssuedCoupon>;
 }
@@ -108,9 +110,9 @@ function formatMoney(locale: string, currency: string, value: unknown): string {
 
 const dateStyles = new Set(["full", "long", "medium", "short"]);
 
-function toDate(value: unknown): Date | undefined {
+function toDate(value: unknown, now: Date): Date | undefined {
   if (value instanceof Date) return value;
-  if (value === "now" || value === "today") return new Date();
+  if (value === "now" || value === "today") return now;
   if (typeof value === "number")
     return new Date(value < 1e12 ? value * 1000 : value);
   if (typeof value === "string" && value.trim() !== "") {
@@ -127,7 +129,7 @@ function formatDate(
   dateStyle: unknown,
   timeStyle: unknown,
 ): string {
-  const date = toDate(value);
+  const date = toDate(value, services.now);
   if (!date) return "";
   const options: Intl.DateTimeFormatOptions = {
     timeZone: services.timeZone,
@@ -281,8 +283,10 @@ function heraldFilters(liquid: Liquid): void {
       format?: string,
       zone?: string,
     ) {
-      const timeZone = zone ?? servicesOf(this.context).timeZone;
-      return strftimeDate.call(this, value, format, timeZone);
+      const services = servicesOf(this.context);
+      const timeZone = zone ?? services.timeZone;
+      const date = value === "now" || value === "today" ? services.now : value;
+      return strftimeDate.call(this, date, format, timeZone);
     },
   );
 }

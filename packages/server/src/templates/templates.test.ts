@@ -413,7 +413,8 @@ describeOnDatabases("templates: saving, rendering, preview", (db) => {
       `/api/templates/${id}`,
       {
         content: {
-          subject: "v2 for {{ first_name }}",
+          subject:
+            'v2 for {{ first_name }}, {{ "now" | date: "%b %-d" }} ({{ "today" | format_date: "medium" }})',
           mjml: layout(
             "<mj-section><mj-column><mj-text>v2</mj-text></mj-column></mj-section>",
           ),
@@ -447,7 +448,11 @@ describeOnDatabases("templates: saving, rendering, preview", (db) => {
       {},
     );
     assert.equal(v2.body.templateVersion, 2);
-    assert.equal(v2.body.content.subject, "v2 for Alex");
+    assert.equal(
+      v2.body.content.subject,
+      "v2 for Alex, Jun 2 (Jun 2, 2026)",
+      "'now' and 'today' read Herald's clock, not the machine's",
+    );
     const versions = await api(
       herald,
       ws.secretKey,
