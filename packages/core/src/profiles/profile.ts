@@ -113,10 +113,16 @@ export function applyEvent(
     traitTimes: { ...profile.traitTimes },
   };
 
-  next.firstSeenAt =
-    !profile.firstSeenAt || at < profile.firstSeenAt ? at : profile.firstSeenAt;
-  next.lastSeenAt =
-    !profile.lastSeenAt || at > profile.lastSeenAt ? at : profile.lastSeenAt;
+  // What Herald itself records (a segment entered, a message delivered or opened) is not
+  // the shopper being seen.
+  if (event.source !== "herald") {
+    next.firstSeenAt =
+      !profile.firstSeenAt || at < profile.firstSeenAt
+        ? at
+        : profile.firstSeenAt;
+    next.lastSeenAt =
+      !profile.lastSeenAt || at > profile.lastSeenAt ? at : profile.lastSeenAt;
+  }
 
   const traits = traitsOf(event);
   if (traits) {
