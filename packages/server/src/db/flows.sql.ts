@@ -308,6 +308,26 @@ export async function markConverted(
   );
 }
 
+/**
+ * Runs of profiles that completed since `since` without converting, locked, oldest
+ * first: a goal event within their flow's conversion window still counts for them.
+ */
+export async function lockUnconvertedRuns(
+  tx: Tx,
+  workspaceId: string,
+  profileIds: string[],
+  since: Date,
+): Promise<(RunRow & { ended_at: Date })[]> {
+  if (profileIds.length === 0) return [];
+  return tx.query<RunRow & { ended_at: Date }>(
+    `select ${runColumns}, r.ended_at from flow_runs r
+      where r.workspace_id = $1 and r.profile_id = any($2::uuid[]) and r.status = 'completed'
+        and r.converted_at is null and r.ended_at >= $3
+      order by r.id for update`,
+    [workspaceId, profileIds, since],
+  );
+}
+
 /** The live runs of profiles, locked, oldest first. */
 export async function lockLiveRuns(
   tx: Tx,
@@ -460,6 +480,51 @@ export async function nodeStats(
        from flow_runs r cross join lateral jsonb_array_elements(r.steps) s
       where r.workspace_id = $1 and r.flow_id = $2 and r.version = $3
       group by 1, 2 order by 1, 2`,
+    [workspaceId, flowId, version],
+  );
+}
+
+/**
+ * Conversions of a flow version by the nodes and branches runs passed: per node and per
+ * (node, branch), the converted runs that passed there and their revenue (a run counts
+ * once however often it passed). Branch rows carry the branch; node rows a null branch.
+ */
+export async function nodeConversions(
+  q: Queryable,
+  workspaceId: string,
+  flowId: string,
+  version: number,
+): Promise<
+  { node_id: string; branch: string | null; runs: number; revenue: number }[]
+> {
+  return q.query(
+    `with passed as (
+       select distinct s ->> 'node' as node_id, s ->> 'branch' as branch, r.id, r.conversion_revenue
+         from flow_runs r cross join lateral jsonb_array_elements(r.steps) s
+        where r.workspace_id = $1 and r.flow_id = $2 and r.version = $3 and r.converted_at is not null
+     )
+     select node_id, branch, count(*) as runs, coalesce(sum(conversion_revenue), 0) as revenue
+       from passed where branch is not null group by node_id, branch
+     union all
+     select node_id, null, count(*), coalesce(sum(conversion_revenue), 0)
+       from (select distinct node_id, id, conversion_revenue from passed) runs group by node_id`,
+    [workspaceId, flowId, version],
+  );
+}
+
+/** Per node, the runs of a flow version that ended there: completed or exited. */
+export async function endedAtNodes(
+  q: Queryable,
+  workspaceId: string,
+  flowId: string,
+  version: number,
+): Promise<{ node_id: string; completed: number; exited: number }[]> {
+  return q.query(
+    `select node_id, count(*) filter (where status = 'completed') as completed,
+            count(*) filter (where status = 'exited') as exited
+       from flow_runs
+      where workspace_id = $1 and flow_id = $2 and version = $3 and status in ('completed', 'exited')
+      group by node_id`,
     [workspaceId, flowId, version],
   );
 }

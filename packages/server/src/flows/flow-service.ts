@@ -21,6 +21,7 @@ import {
   audienceBatch,
 } from "../db/flow-triggers.sql.ts";
 import {
+  endedAtNodes,
   entryHistory,
   flowsChannel,
   getFlow,
@@ -28,6 +29,7 @@ import {
   insertFlow,
   listVersions,
   migrateRuns,
+  nodeConversions,
   nodeStats,
   publishVersion,
   referenceIds,
@@ -280,7 +282,35 @@ export async function moveRuns(
   return { moved };
 }
 
-/** Per-node counts of a version: entered, waiting, each branch; and the run totals with conversions and revenue. */
+/** What the stats say of one node: how many passed, wait, ended there, and what it earned. */
+interface NodeStats {
+  type: string;
+  entered: number;
+  waiting: number;
+  /** Runs that ended at this node by reaching it (an exit node) or early (goal, exit event). */
+  completed: number;
+  exited: number;
+  /** Converted runs that passed this node, and their revenue. */
+  converted: number;
+  revenue: number;
+  /** Passes by branch (splits, waits for an event). */
+  branches: Record<string, number>;
+  /** Per branch: passes, converted runs, revenue and conversion rate (A/B results). */
+  branchResults: Record<
+    string,
+    {
+      passed: number;
+      converted: number;
+      revenue: number;
+      conversionRate: number;
+    }
+  >;
+}
+
+/**
+ * Per-node counts of a version (entered, waiting, ended there, each branch, conversions
+ * and revenue of the runs that passed, per branch too for A/B splits); and the run totals.
+ */
 export async function flowStats(
   db: Database,
   workspaceId: string,
@@ -303,27 +333,40 @@ export async function flowStats(
       },
     };
   const definition = await getVersion(db, workspaceId, flowId, v);
-  const [passed, runs] = await Promise.all([
+  const [passed, runs, conversions, ended] = await Promise.all([
     nodeStats(db, workspaceId, flowId, v),
     runStats(db, workspaceId, flowId, v),
+    nodeConversions(db, workspaceId, flowId, v),
+    endedAtNodes(db, workspaceId, flowId, v),
   ]);
-  const nodes: Record<
-    string,
-    {
-      type: string;
-      entered: number;
-      waiting: number;
-      branches: Record<string, number>;
-    }
-  > = {};
+  const nodes: Record<string, NodeStats> = {};
   for (const [id, node] of Object.entries(definition?.nodes ?? {}))
-    nodes[id] = { type: node.type, entered: 0, waiting: 0, branches: {} };
+    nodes[id] = {
+      type: node.type,
+      entered: 0,
+      waiting: 0,
+      completed: 0,
+      exited: 0,
+      converted: 0,
+      revenue: 0,
+      branches: {},
+      branchResults: {},
+    };
+  const branchResult = (node: NodeStats, branch: string) =>
+    (node.branchResults[branch] ??= {
+      passed: 0,
+      converted: 0,
+      revenue: 0,
+      conversionRate: 0,
+    });
   for (const row of passed) {
     const node = nodes[row.node_id];
     if (!node) continue;
     node.entered += row.passed;
-    if (row.branch)
+    if (row.branch) {
       node.branches[row.branch] = (node.branches[row.branch] ?? 0) + row.passed;
+      branchResult(node, row.branch).passed += row.passed;
+    }
   }
   for (const row of runs.waiting) {
     const node = nodes[row.node_id];
@@ -332,6 +375,24 @@ export async function flowStats(
       node.entered += row.runs;
     }
   }
+  for (const row of ended) {
+    const node = nodes[row.node_id];
+    if (node) {
+      node.completed += row.completed;
+      node.exited += row.exited;
+    }
+  }
+  for (const row of conversions) {
+    const node = nodes[row.node_id];
+    if (!node) continue;
+    const into = row.branch ? branchResult(node, row.branch) : node;
+    into.converted += row.runs;
+    into.revenue += Number(row.revenue);
+  }
+  for (const node of Object.values(nodes))
+    for (const result of Object.values(node.branchResults))
+      result.conversionRate =
+        result.passed > 0 ? result.converted / result.passed : 0;
   return { version: v, nodes, totals: runs.totals };
 }
 

@@ -162,7 +162,16 @@ describeOnDatabases("flows", (db) => {
     );
     // The buyer's order is awaited by the wait (its `event` branch) and is the goal.
     assert.deepEqual(stats.body.nodes.wait.branches, { event: 1, timeout: 1 });
+    assert.deepEqual(stats.body.nodes.wait.branchResults, {
+      event: { passed: 1, converted: 1, revenue: 30, conversionRate: 1 },
+      timeout: { passed: 1, converted: 0, revenue: 0, conversionRate: 0 },
+    });
     assert.equal(stats.body.nodes.remind.entered, 1);
+    assert.deepEqual(
+      [stats.body.nodes.remind.converted, stats.body.nodes.wait.revenue],
+      [0, 30],
+    );
+    assert.equal(stats.body.nodes.done.completed, 2);
     assert.deepEqual(
       [
         stats.body.totals.entered,
@@ -170,6 +179,70 @@ describeOnDatabases("flows", (db) => {
         stats.body.totals.revenue,
       ],
       [2, 1, 30],
+    );
+  });
+
+  it("counts an order after the run ended as its conversion only within the conversion window", async () => {
+    const ws = await createTestWorkspace(db());
+    const nudge = await template(herald, ws, "checkout nudge");
+    const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
+      name: "Checkout nudge",
+      trigger: { type: "event", event: "Checkout Started" },
+      start: "nudge",
+      nodes: {
+        nudge: {
+          type: "send",
+          channel: "email",
+          templateId: nudge,
+          next: "done",
+        },
+        done: { type: "exit" },
+      },
+      settings: {
+        goal: { event: "Order Completed" },
+        conversionWindowDays: 3,
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const flowId = created.body.id as string;
+    await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/publish`);
+    for (const who of ["soon", "late"]) {
+      await track(ws, {
+        type: "identify",
+        userId: who,
+        traits: { email: `${who}@shop.test` },
+      });
+      await track(ws, { event: "Checkout Started", userId: who });
+    }
+    await settle(herald);
+    const order = (who: string, revenue: number) =>
+      track(ws, {
+        event: "Order Completed",
+        userId: who,
+        properties: { order_id: `o-${who}`, revenue },
+      });
+    clock.advance(2 * ms.day);
+    await order("soon", 50);
+    await settle(herald);
+    clock.advance(2 * ms.day);
+    await order("late", 70);
+    await settle(herald);
+
+    const stats = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/flows/${flowId}/stats`,
+    );
+    assert.deepEqual(
+      [
+        stats.body.totals.entered,
+        stats.body.totals.completed,
+        stats.body.totals.converted,
+        stats.body.totals.revenue,
+      ],
+      [2, 2, 1, 50],
+      JSON.stringify(stats.body.totals),
     );
   });
 

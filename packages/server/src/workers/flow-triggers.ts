@@ -15,6 +15,7 @@ import {
   entryHistory,
   flowStatuses,
   lockLiveRuns,
+  lockUnconvertedRuns,
   markConverted,
   rekeyRuns,
   toRun,
@@ -34,7 +35,13 @@ import type { FlowEngine, LiveFlow, RunWork } from "./flow-engine.ts";
  * waiting for it, and start new runs of flows it triggers, in that order — so an order
  * placed while a cart reminder is due ends the run before the reminder can go. Silent
  * (imported) events do none of it. Identify calls also keep date triggers' timers current.
+ * A goal reached after a run completed still counts as its conversion while it falls in
+ * the flow's `conversionWindowDays` after the run's end.
  */
+
+const day = 86_400_000;
+/** The longest conversion window a flow may set (FlowSettings.conversionWindowDays). */
+const maxConversionWindowDays = 90;
 
 /** The name flows know an event by. */
 export function flowEventOf(event: StoredEvent): FlowEvent | undefined {
@@ -86,6 +93,7 @@ export class FlowTriggers implements EventHandler {
       ...new Set([...runs.values()].flat().map((r) => r.flowId)),
     ]);
     const now = context.now;
+    await this.#convertCompletedRuns(tx, workspaceId, live, relevant, now);
 
     for (const { event } of relevant) {
       const flowEvent = flowEventOf(event);
@@ -196,6 +204,59 @@ export class FlowTriggers implements EventHandler {
     }
 
     await this.#keepDateTimers(tx, workspaceId, live, relevant, context);
+  }
+
+  /** Counts goals reached after a run completed, within its flow's conversion window. */
+  async #convertCompletedRuns(
+    tx: Tx,
+    workspaceId: string,
+    live: LiveFlow[],
+    events: ProcessedEvent[],
+    now: Date,
+  ): Promise<void> {
+    const goals = new Set(
+      live.flatMap(({ definition: { settings } }) =>
+        settings?.goal && settings.conversionWindowDays
+          ? [settings.goal.event]
+          : [],
+      ),
+    );
+    const candidates = events.flatMap(({ event }) => {
+      const flowEvent = flowEventOf(event);
+      return flowEvent && goals.has(flowEvent.name)
+        ? [{ profileId: event.profileId, flowEvent }]
+        : [];
+    });
+    if (candidates.length === 0) return;
+    const rows = await lockUnconvertedRuns(
+      tx,
+      workspaceId,
+      [...new Set(candidates.map((c) => c.profileId))],
+      new Date(now.getTime() - maxConversionWindowDays * day),
+    );
+    const converted = new Set<string>();
+    for (const { profileId, flowEvent } of candidates)
+      for (const row of rows) {
+        if (row.profile_id !== profileId || converted.has(row.id)) continue;
+        const definition = await this.#engine.definition(
+          tx,
+          workspaceId,
+          row.flow_id,
+          row.version,
+        );
+        const days = definition?.settings?.conversionWindowDays;
+        const since = flowEvent.timestamp.getTime() - row.ended_at.getTime();
+        if (!definition || !days || since < 0 || since > days * day) continue;
+        if (reactionTo(definition, toRun(row), flowEvent) !== "goal") continue;
+        await markConverted(
+          tx,
+          workspaceId,
+          row.id,
+          eventRevenue(flowEvent),
+          now,
+        );
+        converted.add(row.id);
+      }
   }
 
   /** The re-entry policy, counting runs started earlier in this same batch. */
