@@ -197,33 +197,39 @@ describeOnDatabases("the flow library", (db) => {
     assert.deepEqual(await got(ws, flow, "fay"), ["first_purchase"]);
   });
 
-  it("browse-abandonment: a reminder an hour after browsing, none after adding to cart", async () => {
+  it("browse-abandonment: a reminder an hour after a second view or a long look, none after a glance or adding to cart", async () => {
     const ws = await createTestWorkspace(db(), clock);
     const flow = await install(ws, "browse-abandonment");
-    await shopper(ws, "bea");
-    await shopper(ws, "carl");
+    for (const who of ["bea", "carl", "dan", "eve"]) await shopper(ws, who);
+    const view = (userId: string, extra: Record<string, unknown> = {}) => ({
+      event: "Product Viewed",
+      userId,
+      properties: { product_id: "p1", ...extra },
+    });
     await send(
       ws,
-      {
-        event: "Product Viewed",
-        userId: "bea",
-        properties: { product_id: "p1" },
-      },
-      {
-        event: "Product Viewed",
-        userId: "carl",
-        properties: { product_id: "p1" },
-      },
+      view("bea"),
+      view("carl"),
+      view("dan"),
+      view("eve", { view_seconds: 90 }),
     );
-    await later(20 * ms.minute);
+    await later(5 * ms.minute);
+    await send(ws, view("bea"), view("carl"));
+    await later(15 * ms.minute);
     await send(ws, {
       event: "Product Added",
       userId: "carl",
       properties: { product_id: "p1", cart_id: "c" },
     });
-    await later(41 * ms.minute);
-    assert.deepEqual(await got(ws, flow, "bea"), ["browse_1"]);
-    assert.deepEqual(await got(ws, flow, "carl"), []);
+    await later(50 * ms.minute);
+    assert.deepEqual(await got(ws, flow, "bea"), ["browse_1"], "viewed twice");
+    assert.deepEqual(
+      await got(ws, flow, "eve"),
+      ["browse_1"],
+      "looked for 90 s",
+    );
+    assert.deepEqual(await got(ws, flow, "carl"), [], "added to the cart");
+    assert.deepEqual(await got(ws, flow, "dan"), [], "a single glance");
   });
 
   it("abandoned-cart: 1 h email, 24 h SMS with a phone, 48 h incentive; an order mid-way gets a thank-you", async () => {

@@ -35,6 +35,7 @@ export interface LibraryFlow {
 
 const days = (n: number) => ({ days: n });
 const hours = (n: number) => ({ hours: n });
+const minutes = (n: number) => ({ minutes: n });
 const exit: FlowNode = { type: "exit" };
 const send = (
   templateId: string,
@@ -268,15 +269,33 @@ export const libraryFlows: LibraryFlow[] = [
     name: "browse-abandonment",
     title: "Browse abandonment",
     description:
-      "A shopper looked at a product and left without adding anything to the cart: an hour later, a reminder with what they viewed and similar products. Adding to the cart or ordering ends it; at most once a week per shopper.",
+      "A shopper looked at a product for more than a minute (`view_seconds` on Product Viewed) or viewed products twice within half an hour, then left without adding anything to the cart: an hour later, a reminder with what they viewed and similar products. A single glance gets nothing; adding to the cart or ordering ends it; at most once a week per shopper.",
     templates: ["browse_1"],
     pools: [],
     segments: [],
     define: ({ template }) => ({
       name: "Browse abandonment",
       trigger: { type: "event", event: "Product Viewed" },
-      start: "wait",
+      start: "interested",
       nodes: {
+        interested: {
+          type: "split",
+          branches: [
+            {
+              label: "looked for a minute",
+              when: { property: "event.view_seconds", op: "gte", value: 60 },
+              next: "wait",
+            },
+          ],
+          otherwise: "again",
+        },
+        again: {
+          type: "wait_for_event",
+          event: "Product Viewed",
+          timeout: minutes(30),
+          next: "wait",
+          timeoutNext: "done",
+        },
         wait: {
           type: "wait_for_event",
           event: "Product Added",
