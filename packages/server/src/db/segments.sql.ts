@@ -347,6 +347,11 @@ export async function liveSegments(
 
 // ---- Facts of incremental evaluation -------------------------------------------------
 
+/** Refreshes the planner's statistics of memberships and timers after a bulk change. */
+export async function analyzeMemberships(q: Queryable): Promise<void> {
+  await q.execute("analyze segment_members, segment_timers");
+}
+
 /** A membership-like fact of a profile. */
 export type MembershipFactRow = {
   kind: "segment" | "list" | "tag" | "score" | "timer";
@@ -368,20 +373,26 @@ export async function membershipFacts(
 ): Promise<MembershipFactRow[]> {
   if (profileIds.length === 0) return [];
   return q.query<MembershipFactRow>(
-    `select 'segment' as kind, profile_id, segment_id as key, null as status, null::integer as value, null::timestamptz as at
-       from segment_members where workspace_id = $1 and profile_id = any($2::uuid[])
-     union all
-     select 'list', profile_id, list_id, status, null, null
-       from list_members where workspace_id = $1 and profile_id = any($2::uuid[])
-     union all
-     select 'tag', profile_id, tag, null, null, null
-       from profile_tags where workspace_id = $1 and profile_id = any($2::uuid[])
-     union all
-     select 'score', profile_id, score, null, value, null
-       from profile_scores where workspace_id = $1 and profile_id = any($2::uuid[])
-     union all
-     select 'timer', profile_id, segment_id, null, null, wake_at
-       from segment_timers where workspace_id = $1 and profile_id = any($2::uuid[])`,
+    // One index probe per profile (a lateral join), whatever the statistics say: with
+    // stale ones the planner took `workspace_id = $1` for selective and scanned the
+    // workspace's whole membership through the primary key.
+    `select f.* from unnest($2::uuid[]) as p(id) cross join lateral (
+       select 'segment' as kind, p.id as profile_id, segment_id as key, null as status,
+              null::integer as value, null::timestamptz as at
+         from segment_members where workspace_id = $1 and profile_id = p.id
+       union all
+       select 'list', p.id, list_id, status, null, null
+         from list_members where workspace_id = $1 and profile_id = p.id
+       union all
+       select 'tag', p.id, tag, null, null, null
+         from profile_tags where workspace_id = $1 and profile_id = p.id
+       union all
+       select 'score', p.id, score, null, value, null
+         from profile_scores where workspace_id = $1 and profile_id = p.id
+       union all
+       select 'timer', p.id, segment_id, null, null, wake_at
+         from segment_timers where workspace_id = $1 and profile_id = p.id
+     ) f`,
     [workspaceId, profileIds],
   );
 }

@@ -4,6 +4,7 @@ import type { RfmThresholds } from "@herald/core/profiles/rfm";
 import type { Database, Queryable, Tx } from "../db/database.ts";
 import { rfmPercentiles } from "../db/profiles.sql.ts";
 import {
+  analyzeMemberships,
   advanceComputation,
   batchEnd,
   claimComputation,
@@ -97,12 +98,13 @@ export class SegmentComputer implements Worker {
     let failed:
       | { workspaceId: string; id: string; version: number; error: string }
       | undefined;
+    let finished = false;
     const done = await this.#db
       .tx(async (tx) => {
         const segment = await claimComputation(tx, now, this.#workspaceId);
         if (!segment) return 0;
         try {
-          await this.#batch(tx, segment, now);
+          finished = await this.#batch(tx, segment, now);
         } catch (error) {
           // Conflicts with concurrent work are retried by the loop; anything else fails the segment.
           const code = (error as { code?: unknown }).code;
@@ -132,14 +134,19 @@ export class SegmentComputer implements Worker {
       );
       return 1;
     }
+    // A finished computation may have written many memberships and timers at once: the
+    // planner needs to know, or per-profile lookups fall back to scanning the workspace
+    // (the embedded database has no autovacuum, and a server's may be off or behind).
+    if (finished) await analyzeMemberships(this.#db);
     return done;
   }
 
+  /** One batch; true when it was the segment's last. */
   async #batch(
     tx: Tx,
     segment: NonNullable<Awaited<ReturnType<typeof claimComputation>>>,
     now: Date,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { workspaceId, id } = segment;
     let { cursor } = segment;
     let params = segment.params;
@@ -239,6 +246,7 @@ export class SegmentComputer implements Worker {
       },
       "segment batch computed",
     );
+    return cursor === null;
   }
 }
 
