@@ -29,10 +29,12 @@ export interface PurchaseAtom {
   withinDays: number | null;
 }
 
-/** Orders (that still count) that used a coupon, any or a given one. */
+/** Orders (that still count) that used a coupon: any, a given code, or a code of a pool. */
 export interface CouponAtom {
   kind: "coupons";
   coupon: string | null;
+  /** A coupon pool: the order used one of its codes (generated or uploaded). */
+  pool: string | null;
   withinDays: number | null;
 }
 
@@ -120,6 +122,7 @@ export function atomsOfNode(condition: SegmentCondition): Atom[] {
         {
           kind: "coupons",
           coupon: condition.coupon ?? null,
+          pool: condition.pool ?? null,
           withinDays: condition.withinDays ?? null,
         },
       ];

@@ -185,6 +185,8 @@ export const SegmentCondition = Type.Cyclic(
       Type.Object({
         type: Type.Literal("coupon"),
         coupon: Type.Optional(Type.String({ minLength: 1 })),
+        /** A coupon pool's id: the order used one of its unique codes. */
+        pool: Type.Optional(Type.String({ minLength: 1 })),
         withinDays: Type.Optional(Days),
       }),
       Type.Object({
@@ -591,8 +593,9 @@ class Checker {
         return;
       case "coupon":
         this.text(node, "coupon", path, { optional: true });
+        this.text(node, "pool", path, { optional: true });
         this.integer(node, "withinDays", path, 1, 36_500, true);
-        this.keys(node, path, ["type", "coupon", "withinDays"]);
+        this.keys(node, path, ["type", "coupon", "pool", "withinDays"]);
         return;
       case "rfm": {
         const groups = node.groups;

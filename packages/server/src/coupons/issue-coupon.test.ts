@@ -212,14 +212,19 @@ describeOnDatabases("unique coupons", (db) => {
     }
   });
 
-  it("records redemptions from Order Completed once, and reports them", async () => {
+  it("records redemptions from Order Completed once, reports them, and segments on the pool", async () => {
     const ws = await createTestWorkspace(db());
     await api(herald, ws.secretKey, "POST", "/api/coupons/pools", {
       id: "BACK20",
       kind: "generated",
       prefix: "BACK-",
     });
-    const [profileId = ""] = await shoppers(ws, 1);
+    const [profileId = ""] = await shoppers(ws, 2);
+    const segment = await api(herald, ws.secretKey, "POST", "/api/segments", {
+      name: "Came back with BACK20",
+      definition: { type: "coupon", pool: "BACK20", withinDays: 30 },
+    });
+    assert.equal(segment.status, 201, JSON.stringify(segment.body));
     const issued = await api(
       herald,
       ws.secretKey,
@@ -252,7 +257,20 @@ describeOnDatabases("unique coupons", (db) => {
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
         writeKey: ws.writeKey,
-        batch: [order, { ...order, messageId: "again" }],
+        batch: [
+          order,
+          { ...order, messageId: "again" },
+          {
+            type: "track",
+            event: "Order Completed",
+            userId: "u1",
+            properties: {
+              order_id: "o-78",
+              total: 30,
+              coupon: "SUMMER, FREESHIP",
+            },
+          },
+        ],
       }),
     });
     assert.equal(response.status, 200);
@@ -267,6 +285,33 @@ describeOnDatabases("unique coupons", (db) => {
     assert.equal(redeemed.body.items[0].code, issued.body.code);
     assert.equal(redeemed.body.items[0].orderId, "o-77");
     assert.equal(redeemed.body.items[0].profileId, profileId);
+    const members = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/segments/${segment.body.id}/members`,
+    );
+    assert.deepEqual(
+      members.body.items.map((m: { profileId: string }) => m.profileId),
+      [profileId],
+      "the shopper who used a BACK20 code, not the one with other coupons",
+    );
+    const preview = await api(
+      herald,
+      ws.secretKey,
+      "POST",
+      "/api/segments/preview",
+      {
+        definition: {
+          type: "or",
+          conditions: [
+            { type: "coupon", pool: "BACK20" },
+            { type: "coupon", coupon: "freeship" },
+          ],
+        },
+      },
+    );
+    assert.deepEqual(preview.body, { count: 2, total: 2 });
     const missing = await api(
       herald,
       ws.secretKey,

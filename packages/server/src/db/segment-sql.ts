@@ -522,9 +522,20 @@ function purchaseMatch(ctx: CompileContext, atom: PurchaseAtom): string {
 }
 
 function couponMatch(ctx: CompileContext, atom: CouponAtom): string {
-  return atom.coupon === null
-    ? "true"
-    : `(herald_ascii_lower(o.coupon) = ${ctx.params.add(asciiLower(atom.coupon), "::text")})`;
+  // An order may carry several coupons, comma-separated ("SUMMER, FREESHIP").
+  const codes =
+    "(select btrim(c) from unnest(string_to_array(o.coupon, ',')) as c)";
+  const parts: string[] = [];
+  if (atom.coupon !== null)
+    parts.push(
+      `${ctx.params.add(asciiLower(atom.coupon), "::text")} in (select herald_ascii_lower(c) from ${codes} as x(c))`,
+    );
+  // One of the pool's unique codes (generated or uploaded).
+  if (atom.pool !== null)
+    parts.push(`exists (select 1 from coupon_codes cc
+      where cc.workspace_id = o.workspace_id and cc.pool_id = ${ctx.params.add(atom.pool, "::text")}
+        and upper(cc.code) in (select upper(c) from ${codes} as x(c)))`);
+  return parts.length > 0 ? `(${parts.join(" and ")})` : "true";
 }
 
 /** Builds the aggregate select lists of `atoms`, and how much of each source they read. */
