@@ -87,10 +87,31 @@ describeOnDatabases("store webhooks and the catalog", (db) => {
     });
 
     const checkout = fixture("shopify-checkouts-create");
+    const forgedCheckout = await shopify(
+      ws,
+      shop,
+      "checkouts/create",
+      checkout,
+      "ev-checkout-forged",
+      sign(checkout, "not-the-secret"),
+    );
+    assert.equal(forgedCheckout.status, 401);
     assert.equal(
       (await shopify(ws, shop, "checkouts/create", checkout, "ev-checkout"))
         .status,
       200,
+    );
+    const checkoutAgain = await shopify(
+      ws,
+      shop,
+      "checkouts/create",
+      checkout,
+      "ev-checkout",
+    );
+    assert.deepEqual(
+      [checkoutAgain.status, checkoutAgain.body.duplicate],
+      [200, true],
+      "the checkout delivered twice is stored once",
     );
     const order = fixture("shopify-orders-create");
     const forged = await shopify(
