@@ -12,7 +12,7 @@ import { DataDirLock } from "./db/data-dir-lock.ts";
 import { migrate } from "./db/migrate.ts";
 import { openPglite } from "./db/pglite.ts";
 import { openPostgres } from "./db/postgres.ts";
-import { workspaceStore } from "./db/workspaces.sql.ts";
+import { insertFirstWorkspace, workspaceStore } from "./db/workspaces.sql.ts";
 import { KeyResolver } from "./http/auth.ts";
 import { buildApp, type App } from "./http/app.ts";
 import type { Logger } from "./logger.ts";
@@ -297,5 +297,16 @@ async function createFirstWorkspace(
 ): Promise<NewWorkspace | undefined> {
   const store = workspaceStore(db);
   if ((await store.listWorkspaces()).length > 0) return undefined;
-  return createWorkspace(store, clock, { name: "My store" });
+  let inserted = false;
+  const workspace = await createWorkspace(
+    {
+      ...store,
+      insertWorkspace: async (w, keys) => {
+        inserted = await insertFirstWorkspace(db, w, keys);
+      },
+    },
+    clock,
+    { name: "My store" },
+  );
+  return inserted ? workspace : undefined;
 }

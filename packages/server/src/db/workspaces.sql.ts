@@ -125,6 +125,28 @@ export async function findKeyByHash(
   return row && toKey(row);
 }
 
+/** The advisory lock that lets one of several processes starting together create the first workspace. */
+const firstWorkspaceLock = 5_831_620_113;
+
+/**
+ * Inserts a workspace and its keys only while the database has no workspace at all,
+ * under a lock, so that processes starting together on an empty database create one
+ * between them; resolves whether this one did.
+ */
+export async function insertFirstWorkspace(
+  db: Database,
+  workspace: Workspace,
+  keys: StoredKey[],
+): Promise<boolean> {
+  return db.tx(async (tx) => {
+    await tx.query("select pg_advisory_xact_lock($1)", [firstWorkspaceLock]);
+    if ((await listWorkspaces(tx)).length > 0) return false;
+    await insertWorkspace(tx, workspace);
+    for (const key of keys) await insertKey(tx, key);
+    return true;
+  });
+}
+
 /** The WorkspaceStore port of core, on this database. */
 export function workspaceStore(db: Database): WorkspaceStore {
   return {
