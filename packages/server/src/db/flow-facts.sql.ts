@@ -36,18 +36,20 @@ export async function eventsSince(
   return rows;
 }
 
-/** Profiles that sent an event since a time, with the properties of their latest such event. */
-export async function recentTriggerProfiles(
+/** The newest events of a name since `since`, newest first (for a dry run's candidates). */
+export async function recentTriggerEvents(
   q: Queryable,
   workspaceId: string,
   name: string,
   since: Date,
   limit: number,
-): Promise<{ profile_id: string; properties: Record<string, unknown> }[]> {
+): Promise<
+  { profile_id: string; properties: Record<string, unknown>; timestamp: Date }[]
+> {
   return q.query(
-    `select distinct on (profile_id) profile_id, properties from events
+    `select profile_id, properties, timestamp from events
       where workspace_id = $1 and name = $2 and timestamp >= $3
-      order by profile_id, timestamp desc limit $4`,
+      order by timestamp desc limit $4`,
     [workspaceId, name, since, limit],
   );
 }

@@ -4,10 +4,9 @@ import {
   advance,
   type Effect,
   type Run,
-  type RunFacts,
 } from "@herald/core/flows/advance";
 import type { FlowDefinition } from "@herald/core/flows/definition";
-import { mayEnter } from "@herald/core/flows/entry";
+import { mayEnter, triggerMatches } from "@herald/core/flows/entry";
 import { nextDateTrigger, safeTimeZone } from "@herald/core/flows/schedule";
 import { validateFlow } from "@herald/core/flows/validate";
 import { prefixedId } from "@herald/core/ids";
@@ -38,9 +37,14 @@ import {
   updateDraft,
   type FlowRecord,
 } from "../db/flows.sql.ts";
-import { recentTriggerProfiles } from "../db/flow-facts.sql.ts";
+import { daysOfUseOf, recentTriggerEvents } from "../db/flow-facts.sql.ts";
 import { getProfileRow, toProfile } from "../db/profiles.sql.ts";
-import type { FlowEngine } from "../workers/flow-engine.ts";
+import { getSettings } from "../db/settings.sql.ts";
+import {
+  gatherRunFacts,
+  triggerProducts,
+  type FlowEngine,
+} from "../workers/flow-engine.ts";
 
 /**
  * Flows as the admin API and the CLI manage them: drafts validated on save, publishing an
@@ -518,40 +522,30 @@ export async function dryRun(
       await profilesWithTrait(db, workspaceId, trigger.trait, null, limit)
     ).map((p) => ({ id: p.id }));
   } else if (trigger.type === "event" || trigger.type === "form") {
+    // The newest event of each shopper in the last week that the trigger, filters
+    // included, would have started a run for.
     const name = trigger.type === "event" ? trigger.event : "Form Submitted";
-    candidates = (
-      await recentTriggerProfiles(
-        db,
-        workspaceId,
-        name,
-        new Date(now.getTime() - 7 * 86_400_000),
-        limit,
-      )
-    ).map((c) => ({ id: c.profile_id, trigger: c.properties }));
+    const seen = new Set<string>();
+    for (const e of await recentTriggerEvents(
+      db,
+      workspaceId,
+      name,
+      new Date(now.getTime() - 7 * 86_400_000),
+      limit * 20,
+    )) {
+      if (seen.has(e.profile_id)) continue;
+      const event = { name, properties: e.properties, timestamp: e.timestamp };
+      if (!triggerMatches(trigger, event)) continue;
+      seen.add(e.profile_id);
+      candidates.push({ id: e.profile_id, trigger: e.properties });
+    }
   }
+  const timeZone = (await getSettings(db, workspaceId))?.timeZone;
   const paths: DryRunPath[] = [];
   for (const candidate of candidates.slice(0, limit)) {
     const row = await getProfileRow(db, workspaceId, candidate.id);
     if (!row) continue;
     const profile = toProfile(row);
-    const facts: RunFacts = {
-      roots: {
-        event: candidate.trigger ?? {},
-        profile: {
-          traits: profile.traits,
-          email: profile.email,
-          orderCount: profile.orders.orderCount,
-          revenue: profile.orders.revenue,
-          country: profile.country,
-        },
-        run: {},
-      },
-      segments: new Set(),
-      eventsSinceEntry: [],
-      timeZone: safeTimeZone(profile.timeZone),
-      daysOfUse: new Map(),
-      shopperIntervalDays: profile.orders.avgDaysBetweenOrders,
-    };
     let run: Run = {
       id: `dry-${candidate.id}`,
       flowId,
@@ -577,6 +571,19 @@ export async function dryRun(
       enteredAt: now,
       exitReason: null,
     };
+    const products = triggerProducts(run);
+    const daysOfUse =
+      products.length > 0
+        ? await daysOfUseOf(db, workspaceId, products)
+        : new Map<string, number>();
+    const facts = await db.tx((tx) =>
+      gatherRunFacts(
+        tx,
+        workspaceId,
+        { run, definition },
+        { profile, timeZone, daysOfUse, now },
+      ),
+    );
     const path: DryRunPath = {
       profileId: candidate.id,
       email: profile.email,

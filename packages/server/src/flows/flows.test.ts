@@ -246,6 +246,87 @@ describeOnDatabases("flows", (db) => {
     );
   });
 
+  it("dry-runs a draft: who its trigger and filters pick, and which branch each takes, sending nothing", async () => {
+    const ws = await createTestWorkspace(db());
+    const vipNote = await template(herald, ws, "vip note");
+    const plainNote = await template(herald, ws, "plain note");
+    const vip = await api(herald, ws.secretKey, "POST", "/api/segments", {
+      name: "VIP",
+      definition: { type: "trait", trait: "tier", op: "equals", value: "vip" },
+    });
+    assert.equal(vip.status, 201, JSON.stringify(vip.body));
+    for (const [who, tier, category] of [
+      ["vera", "vip", "shoes"],
+      ["paul", "basic", "shoes"],
+      ["hana", "vip", "hats"],
+    ] as const) {
+      await track(ws, {
+        type: "identify",
+        userId: who,
+        traits: { email: `${who}@shop.test`, tier },
+      });
+      await track(ws, {
+        event: "Product Viewed",
+        userId: who,
+        properties: { product_id: `p-${who}`, category },
+      });
+    }
+    await settle(herald);
+    const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
+      name: "Shoe lovers",
+      trigger: {
+        type: "event",
+        event: "Product Viewed",
+        filters: [{ property: "category", op: "eq", value: "shoes" }],
+      },
+      start: "who",
+      nodes: {
+        who: {
+          type: "split",
+          branches: [
+            { label: "vip", when: { inSegment: vip.body.id }, next: "vip" },
+          ],
+          otherwise: "plain",
+        },
+        vip: {
+          type: "send",
+          channel: "email",
+          templateId: vipNote,
+          next: "done",
+        },
+        plain: {
+          type: "send",
+          channel: "email",
+          templateId: plainNote,
+          next: "done",
+        },
+        done: { type: "exit" },
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const dry = await api(
+      herald,
+      ws.secretKey,
+      "POST",
+      `/api/flows/${created.body.id}/dry-run`,
+      {},
+    );
+    assert.equal(dry.status, 200, JSON.stringify(dry.body));
+    const got = Object.fromEntries(
+      (
+        dry.body.paths as {
+          email: string;
+          messages: { templateId: string }[];
+        }[]
+      ).map((p) => [p.email, p.messages.map((m) => m.templateId)]),
+    );
+    assert.deepEqual(got, {
+      "vera@shop.test": [vipNote],
+      "paul@shop.test": [plainNote],
+    });
+    assert.deepEqual(await messagesOf(ws, "vera@shop.test"), []);
+  });
+
   it("starts one run per cart, and a second cart gets a run of its own", async () => {
     const ws = await createTestWorkspace(db());
     const { flowId } = await cartFlow(ws);

@@ -126,6 +126,104 @@ function profileRoot(profile: Profile | undefined): Record<string, unknown> {
   };
 }
 
+/** The product ids a run's trigger is about: its `products`, else its own `product_id`. */
+export function triggerProducts(run: Run): string[] {
+  const props = run.context.trigger?.properties ?? run.context.data;
+  const items = Array.isArray(props.products)
+    ? (props.products as Record<string, unknown>[])
+    : [props];
+  return items
+    .map((item) => textOf(item?.product_id))
+    .filter((id) => id !== undefined);
+}
+
+/**
+ * What the state machine may ask about a run's shopper: the profile root of conditions,
+ * the segments and events since entry its splits read, the recommendations they test
+ * for, the time zone and days of use. Loads only what the definition reads; the engine
+ * and the dry run share it, so a dry run decides as a run would.
+ */
+export async function gatherRunFacts(
+  tx: Tx,
+  workspaceId: string,
+  work: { run: Run; definition: FlowDefinition },
+  known: {
+    profile: Profile | undefined;
+    /** The store's time zone, for shoppers without one. */
+    timeZone: string | undefined;
+    daysOfUse: Map<string, number>;
+    now: Date;
+  },
+): Promise<RunFacts> {
+  const { run, definition } = work;
+  const { profile, now } = known;
+  const needs = needsOf(definition);
+  const segments = new Set<string>();
+  for (const segmentId of needs.segments)
+    if (await isInSegment(tx, workspaceId, segmentId, run.profileId))
+      segments.add(segmentId);
+  return {
+    roots: {
+      event: run.context.trigger?.properties ?? {},
+      profile: profileRoot(profile),
+      run: {},
+    },
+    segments,
+    eventsSinceEntry:
+      needs.events.size > 0
+        ? await eventsSince(
+            tx,
+            workspaceId,
+            run.profileId,
+            [...needs.events],
+            run.enteredAt,
+          )
+        : [],
+    recommendations:
+      needs.recommendations.size > 0
+        ? await recommendationsFor(
+            tx,
+            workspaceId,
+            run,
+            needs.recommendations,
+            now,
+          )
+        : new Set(),
+    timeZone: safeTimeZone(profile?.timeZone ?? known.timeZone),
+    daysOfUse: known.daysOfUse,
+    shopperIntervalDays: profile?.orders.avgDaysBetweenOrders ?? null,
+  };
+}
+
+/** Which of the asked kinds of recommendation exist for a run's trigger products. */
+async function recommendationsFor(
+  tx: Tx,
+  workspaceId: string,
+  run: Run,
+  kinds: Set<"upsell" | "cross_sell">,
+  now: Date,
+): Promise<Set<"upsell" | "cross_sell">> {
+  const ids = triggerProducts(run);
+  const offered = new Set<"upsell" | "cross_sell">();
+  if (ids.length === 0) return offered;
+  if (
+    kinds.has("upsell") &&
+    (await upsellProducts(tx, workspaceId, ids, undefined, ids, false, 1))
+      .length > 0
+  )
+    offered.add("upsell");
+  const since = new Date(now.getTime() - 90 * 86_400_000)
+    .toISOString()
+    .slice(0, 10);
+  if (
+    kinds.has("cross_sell") &&
+    (await crossSellProducts(tx, workspaceId, ids, since, ids, false, 1))
+      .length > 0
+  )
+    offered.add("cross_sell");
+  return offered;
+}
+
 /** The merge data a message of a run gets: the trigger event's properties, the run's data, its coupons. */
 export function messageData(run: Run): Record<string, unknown> {
   return {
@@ -242,17 +340,7 @@ export class FlowEngine {
         toProfile(row),
       ]),
     );
-    const productIds = new Set<string>();
-    for (const w of work) {
-      const props = w.run.context.trigger?.properties ?? {};
-      const items = Array.isArray(props.products)
-        ? (props.products as Record<string, unknown>[])
-        : [props];
-      for (const item of items) {
-        const id = textOf(item?.product_id);
-        if (id) productIds.add(id);
-      }
-    }
+    const productIds = new Set(work.flatMap((w) => triggerProducts(w.run)));
     const daysOfUse =
       productIds.size > 0
         ? await daysOfUseOf(tx, workspaceId, [...productIds])
@@ -265,43 +353,12 @@ export class FlowEngine {
     const messages: EnqueueRequest[] = [];
     for (const item of work) {
       const profile = profiles.get(item.run.profileId);
-      const needs = needsOf(item.definition);
-      const segments = new Set<string>();
-      for (const segmentId of needs.segments) {
-        if (await isInSegment(tx, workspaceId, segmentId, item.run.profileId))
-          segments.add(segmentId);
-      }
-      const facts: RunFacts = {
-        roots: {
-          event: item.run.context.trigger?.properties ?? {},
-          profile: profileRoot(profile),
-          run: {},
-        },
-        segments,
-        eventsSinceEntry:
-          needs.events.size > 0
-            ? await eventsSince(
-                tx,
-                workspaceId,
-                item.run.profileId,
-                [...needs.events],
-                item.run.enteredAt,
-              )
-            : [],
-        recommendations:
-          needs.recommendations.size > 0
-            ? await this.#recommendations(
-                tx,
-                workspaceId,
-                item.run,
-                needs.recommendations,
-                now,
-              )
-            : new Set(),
-        timeZone: safeTimeZone(profile?.timeZone ?? settings.timeZone),
+      const facts = await gatherRunFacts(tx, workspaceId, item, {
+        profile,
+        timeZone: settings.timeZone,
         daysOfUse,
-        shopperIntervalDays: profile?.orders.avgDaysBetweenOrders ?? null,
-      };
+        now,
+      });
 
       let input = item.input;
       let run = item.run;
@@ -353,40 +410,6 @@ export class FlowEngine {
   }
 
   /** The kinds of recommendation that have something to offer for a run's trigger products. */
-  async #recommendations(
-    tx: Tx,
-    workspaceId: string,
-    run: Run,
-    kinds: Set<"upsell" | "cross_sell">,
-    now: Date,
-  ): Promise<Set<"upsell" | "cross_sell">> {
-    const props = run.context.trigger?.properties ?? run.context.data;
-    const items = Array.isArray(props.products)
-      ? (props.products as Record<string, unknown>[])
-      : [props];
-    const ids = items
-      .map((item) => textOf(item.product_id))
-      .filter((id) => id !== undefined);
-    const offered = new Set<"upsell" | "cross_sell">();
-    if (ids.length === 0) return offered;
-    if (
-      kinds.has("upsell") &&
-      (await upsellProducts(tx, workspaceId, ids, undefined, ids, false, 1))
-        .length > 0
-    )
-      offered.add("upsell");
-    const since = new Date(now.getTime() - 90 * 86_400_000)
-      .toISOString()
-      .slice(0, 10);
-    if (
-      kinds.has("cross_sell") &&
-      (await crossSellProducts(tx, workspaceId, ids, since, ids, false, 1))
-        .length > 0
-    )
-      offered.add("cross_sell");
-    return offered;
-  }
-
   /**
    * The ledger request for a message effect (send, webhook, notify), null for one that
    * cannot go (a team notification with no team address), undefined for other effects.
