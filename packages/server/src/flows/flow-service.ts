@@ -1,10 +1,6 @@
 import type { Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
-import {
-  advance,
-  type Effect,
-  type Run,
-} from "@herald/core/flows/advance";
+import { advance, type Effect, type Run } from "@herald/core/flows/advance";
 import type { FlowDefinition } from "@herald/core/flows/definition";
 import { mayEnter, triggerMatches } from "@herald/core/flows/entry";
 import { nextDateTrigger, safeTimeZone } from "@herald/core/flows/schedule";
