@@ -3,6 +3,7 @@ import { migrate } from "../../packages/server/src/db/migrate.ts";
 import { openPostgres } from "../../packages/server/src/db/postgres.ts";
 import type { Database } from "../../packages/server/src/db/database.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
+import { databaseUrl } from "../../packages/server/src/testing/prepare-template.ts";
 
 /**
  * A fresh, migrated PostgreSQL database for one benchmark, on the server at
@@ -22,11 +23,10 @@ export async function freshBenchDatabase(
   await admin.query(`drop database if exists ${name} with (force)`);
   await admin.query(`create database ${name}`);
   await admin.end();
-  const url = new URL(server);
-  url.pathname = `/${name}`;
-  const db = await openPostgres(url.toString(), 10, silentLogger);
+  const url = databaseUrl(server, name);
+  const db = await openPostgres(url, 10, silentLogger);
   await migrate(db);
-  return { url: url.toString(), db };
+  return { url, db };
 }
 
 /** Formats a rate for people: 12,345/s. */

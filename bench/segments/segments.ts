@@ -39,6 +39,7 @@ import { appendEvents } from "../../packages/server/src/workers/ingest-writer.ts
 import { SegmentComputer } from "../../packages/server/src/workers/segment-computer.ts";
 import { SegmentHandler } from "../../packages/server/src/workers/segment-handler.ts";
 import { SettingsCache } from "../../packages/server/src/workers/settings-cache.ts";
+import { databaseUrl } from "../../packages/server/src/testing/prepare-template.ts";
 import { freshBenchDatabase } from "../lib/bench-database.ts";
 import {
   categories,
@@ -74,9 +75,11 @@ async function openBenchDatabase(): Promise<Database> {
     ).rows;
     await admin.end();
     if (found?.n) {
-      const url = new URL(server);
-      url.pathname = `/${databaseName}`;
-      const db = await openPostgres(url.toString(), 10, silentLogger);
+      const db = await openPostgres(
+        databaseUrl(server, databaseName),
+        10,
+        silentLogger,
+      );
       await migrate(db);
       if (await storeExists(db, shape)) return db;
       await db.close();

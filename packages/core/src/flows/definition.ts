@@ -412,6 +412,9 @@ export const Reentry = Type.Union([
 ]);
 export type Reentry = Type.Static<typeof Reentry>;
 
+/** The longest conversion window a flow may set, in days. */
+export const maxConversionWindowDays = 90;
+
 /** Flow-wide settings. */
 export const FlowSettings = Type.Object(
   {
@@ -428,7 +431,7 @@ export const FlowSettings = Type.Object(
     obeyQuietHours: Type.Optional(Type.Boolean()),
     /** How long after a message an order still counts as its conversion. */
     conversionWindowDays: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 90 }),
+      Type.Integer({ minimum: 1, maximum: maxConversionWindowDays }),
     ),
   },
   { additionalProperties: false },

@@ -4,7 +4,7 @@ import type {
   Workspace,
   WorkspaceStore,
 } from "@herald/core/workspaces/workspaces";
-import type { Database, Queryable } from "./database.ts";
+import type { Database, Queryable, Tx } from "./database.ts";
 
 /** A row of `workspaces`. */
 type WorkspaceRow = { id: string; name: string; created_at: Date };
@@ -141,20 +141,26 @@ export async function insertFirstWorkspace(
   return db.tx(async (tx) => {
     await tx.query("select pg_advisory_xact_lock($1)", [firstWorkspaceLock]);
     if ((await listWorkspaces(tx)).length > 0) return false;
-    await insertWorkspace(tx, workspace);
-    for (const key of keys) await insertKey(tx, key);
+    await insertWorkspaceWithKeys(tx, workspace, keys);
     return true;
   });
+}
+
+/** A new workspace and its first keys. */
+async function insertWorkspaceWithKeys(
+  tx: Tx,
+  workspace: Workspace,
+  keys: StoredKey[],
+): Promise<void> {
+  await insertWorkspace(tx, workspace);
+  for (const key of keys) await insertKey(tx, key);
 }
 
 /** The WorkspaceStore port of core, on this database. */
 export function workspaceStore(db: Database): WorkspaceStore {
   return {
     insertWorkspace: (workspace, keys) =>
-      db.tx(async (tx) => {
-        await insertWorkspace(tx, workspace);
-        for (const key of keys) await insertKey(tx, key);
-      }),
+      db.tx((tx) => insertWorkspaceWithKeys(tx, workspace, keys)),
     getWorkspace: (id) => getWorkspace(db, id),
     listWorkspaces: () => listWorkspaces(db),
     insertKey: (key) => insertKey(db, key),

@@ -110,9 +110,12 @@ function formatMoney(locale: string, currency: string, value: unknown): string {
 
 const dateStyles = new Set(["full", "long", "medium", "short"]);
 
+/** The words that mean the render's clock in date filters, as in Shopify's Liquid. */
+const isNowWord = (value: unknown) => value === "now" || value === "today";
+
 function toDate(value: unknown, now: Date): Date | undefined {
   if (value instanceof Date) return value;
-  if (value === "now" || value === "today") return now;
+  if (isNowWord(value)) return now;
   if (typeof value === "number")
     return new Date(value < 1e12 ? value * 1000 : value);
   if (typeof value === "string" && value.trim() !== "") {
@@ -285,7 +288,7 @@ function heraldFilters(liquid: Liquid): void {
     ) {
       const services = servicesOf(this.context);
       const timeZone = zone ?? services.timeZone;
-      const date = value === "now" || value === "today" ? services.now : value;
+      const date = isNowWord(value) ? services.now : value;
       return strftimeDate.call(this, date, format, timeZone);
     },
   );

@@ -1,4 +1,6 @@
+import { ms } from "@herald/core/clock";
 import { eventMatches, type Run } from "@herald/core/flows/advance";
+import { maxConversionWindowDays } from "@herald/core/flows/definition";
 import type { FlowEvent } from "@herald/core/flows/conditions";
 import {
   correlationOf,
@@ -38,10 +40,6 @@ import type { FlowEngine, LiveFlow, RunWork } from "./flow-engine.ts";
  * A goal reached after a run completed still counts as its conversion while it falls in
  * the flow's `conversionWindowDays` after the run's end.
  */
-
-const day = 86_400_000;
-/** The longest conversion window a flow may set (FlowSettings.conversionWindowDays). */
-const maxConversionWindowDays = 90;
 
 /** The name flows know an event by. */
 export function flowEventOf(event: StoredEvent): FlowEvent | undefined {
@@ -232,7 +230,7 @@ export class FlowTriggers implements EventHandler {
       tx,
       workspaceId,
       [...new Set(candidates.map((c) => c.profileId))],
-      new Date(now.getTime() - maxConversionWindowDays * day),
+      new Date(now.getTime() - maxConversionWindowDays * ms.day),
     );
     const converted = new Set<string>();
     for (const { profileId, flowEvent } of candidates)
@@ -246,7 +244,8 @@ export class FlowTriggers implements EventHandler {
         );
         const days = definition?.settings?.conversionWindowDays;
         const since = flowEvent.timestamp.getTime() - row.ended_at.getTime();
-        if (!definition || !days || since < 0 || since > days * day) continue;
+        if (!definition || !days || since < 0 || since > days * ms.day)
+          continue;
         if (reactionTo(definition, toRun(row), flowEvent) !== "goal") continue;
         await markConverted(
           tx,
