@@ -19,6 +19,8 @@ export class MessagingSecrets {
   readonly #db: Queryable;
   readonly #clock: Clock;
   readonly #cache = new Map<string, SecretsRow>();
+  /** Loads on their way, so that messages sent together make one query, not one each. */
+  readonly #loading = new Map<string, Promise<SecretsRow>>();
 
   constructor(db: Queryable, clock: Clock) {
     this.#db = db;
@@ -32,6 +34,19 @@ export class MessagingSecrets {
   ): Promise<SecretsRow> {
     const cached = this.#cache.get(workspaceId);
     if (cached) return cached;
+    // Inside a transaction the row may be made there, so it is looked up there.
+    if (q !== this.#db) return this.#fetch(workspaceId, q);
+    let loading = this.#loading.get(workspaceId);
+    if (!loading) {
+      loading = this.#fetch(workspaceId, q).finally(() =>
+        this.#loading.delete(workspaceId),
+      );
+      this.#loading.set(workspaceId, loading);
+    }
+    return loading;
+  }
+
+  async #fetch(workspaceId: string, q: Queryable): Promise<SecretsRow> {
     let row = await getSecrets(q, workspaceId);
     if (!row) {
       const vapid = webPush.generateVAPIDKeys();

@@ -52,8 +52,8 @@ import { startLoop, type Loop } from "./worker-loop.ts";
  * recorded in batches (`sent`, back to `queued` with backoff, or `failed`), in the next
  * claim's transaction when there is one.
  *
- * Per provider (workspace + channel): at most `concurrency` calls in flight and three times
- * that claimed and waiting, a rate limiter (per second, per hour, per day), and a count
+ * Per provider (workspace + channel): at most `concurrency` calls in flight and six times
+ * that claimed and not yet answered (claimed again when down to half), a rate limiter (per second, per hour, per day), and a count
  * of consecutive errors that pauses the provider (a `delivery_pauses` row, an error log,
  * the `herald_delivery_paused` metric) until `retry_at` or an operator resumes it.
  *
@@ -90,6 +90,7 @@ export interface SenderDeps {
 
 type Slot = {
   key: string;
+  /** Rows claimed whose outcome is not known yet. */
   inFlight: number;
   running: number;
   waiters: (() => void)[];
@@ -203,11 +204,7 @@ export class MessageSender implements Worker {
       if (workspaceId === undefined) this.#lastSweep = Date.now();
       await this.#sweep(now, workspaceId);
     }
-    // Outcomes waiting to be recorded go in the same transaction as the next claim: one
-    // commit instead of two, and their rows make room for the claim.
     this.#woken = false;
-    const pending = this.#results.splice(0, recordBatch);
-    this.#afterRecord(pending);
     const inFlight = (s: Slot) => s.inFlight;
     const slots = [...this.#slots.values()];
     const busy = slots
@@ -219,12 +216,21 @@ export class MessageSender implements Worker {
       (sum, s) => sum + Math.max(0, this.#buffer(s) - inFlight(s)),
       0,
     );
-    // Claim in batches: when a provider is at most half full (a transaction per message
-    // would cost more than the sending), or when nothing is in flight.
+    // Claim in batches: when a provider is down to half its buffer (a transaction per
+    // message would cost more than the sending), or when nothing is in flight.
     const hungry = slots.some((s) => inFlight(s) <= this.#buffer(s) / 2);
     if (slots.length > 0 && (room === 0 || (!hungry && this.#tasks.size > 0))) {
-      if (pending.length > 0) await this.#recordBatch(pending, true);
-      return 0; // a recorded outcome wakes us
+      // Outcomes wait for the next claim's transaction, unless they are many (or the
+      // timer set when they were buffered runs out).
+      if (this.#results.length >= recordBatch / 2) await this.#record();
+      return 0; // an outcome that makes a provider hungry wakes us
+    }
+    // Outcomes waiting to be recorded go in the same transaction as the claim: one
+    // commit instead of two.
+    const pending = this.#results.splice(0, recordBatch);
+    if (this.#results.length === 0) {
+      clearTimeout(this.#recordTimer);
+      this.#recordTimer = undefined;
     }
     // A provider not seen yet starts small: its first batch waits on new connections.
     const limit = slots.length === 0 ? firstClaim : Math.min(claimBatch, room);
@@ -252,10 +258,6 @@ export class MessageSender implements Worker {
       })
       .catch((error: unknown) => {
         // Not recorded: the rows are still ours and `sending`; record them later.
-        for (const r of pending) {
-          const slot = this.#slots.get(r.key);
-          if (slot) slot.inFlight++;
-        }
         this.#results.unshift(...pending);
         throw error;
       });
@@ -264,7 +266,7 @@ export class MessageSender implements Worker {
   }
 
   #buffer(slot: Slot): number {
-    return Math.max(10, this.#concurrency(slot) * 3);
+    return Math.max(10, this.#concurrency(slot) * 6);
   }
 
   #concurrency(slot: Slot): number {
@@ -564,8 +566,15 @@ export class MessageSender implements Worker {
       key: slot.key,
       effect: { row, outcome, gone },
     });
+    slot.inFlight--;
     this.#track(slot, outcome, now);
-    if (this.#results.length >= recordBatch / 2 || this.#tasks.size <= 1) {
+    // Wake the loop to record and claim more while the provider still has messages
+    // waiting (half its buffer), so that it never runs dry during a claim.
+    if (
+      this.#results.length >= recordBatch / 2 ||
+      this.#tasks.size <= 1 ||
+      slot.inFlight === Math.floor(this.#buffer(slot) / 2)
+    ) {
       // Once per batch: the next step records everything buffered by then.
       if (this.#loop && !this.#woken) {
         this.#woken = true;
@@ -638,7 +647,7 @@ export class MessageSender implements Worker {
     return this.#recording;
   }
 
-  async #recordBatch(batch: Outcome[], counted = false): Promise<void> {
+  async #recordBatch(batch: Outcome[]): Promise<void> {
     const now = this.#d.clock.now();
     for (let attempt = 1; ; attempt++) {
       try {
@@ -656,7 +665,6 @@ export class MessageSender implements Worker {
         await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }
     }
-    if (!counted) this.#afterRecord(batch);
     this.#loop?.wake();
   }
 
@@ -665,13 +673,6 @@ export class MessageSender implements Worker {
     await recordSendResults(tx, this.id, rows, now);
     for (const r of batch)
       if (r.effect) await applySendEffect(tx, r.effect, now);
-  }
-
-  #afterRecord(batch: Outcome[]): void {
-    for (const r of batch) {
-      const slot = this.#slots.get(r.key);
-      if (slot) slot.inFlight--;
-    }
   }
 
   /** Resolves rows left `sending` by a sender that is gone, and extends our own leases. */
