@@ -33,6 +33,11 @@ export interface IncomingEvent {
   /** Traits of identify and group calls; null for the others. */
   traits: JsonObject | null;
   context: JsonObject;
+  /**
+   * Segment's `integrations` (the destinations a call is meant for, e.g. `{"All": false}`),
+   * kept as sent; absent when the call had none.
+   */
+  integrations?: JsonObject;
   /** When it happened, corrected for the client's clock skew. */
   timestamp: Date;
   receivedAt: Date;

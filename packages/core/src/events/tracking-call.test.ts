@@ -119,5 +119,29 @@ describe("normalizeCall", () => {
       locale: "de-DE",
       library: { name: "x" },
     });
+    assert.equal(result.event.integrations, undefined);
+  });
+
+  it("merges batch integrations under the event's own and refuses a non-object", () => {
+    const result = normalizeCall(
+      {
+        type: "track",
+        event: "Order Completed",
+        anonymousId: "a",
+        integrations: { Mixpanel: false },
+      },
+      { ...ctx, batchIntegrations: { All: false, Mixpanel: true } },
+    );
+    assert.ok(result.ok);
+    assert.deepEqual(result.event.integrations, {
+      All: false,
+      Mixpanel: false,
+    });
+    const bad = normalizeCall(
+      { type: "track", event: "X", anonymousId: "a", integrations: true },
+      ctx,
+    );
+    assert.ok(!bad.ok);
+    assert.equal(bad.path, "/integrations");
   });
 });

@@ -33,6 +33,8 @@ export interface CallContext {
   receivedAt: Date;
   /** Batch-level `context`, merged under each item's own. */
   batchContext?: JsonObject;
+  /** Batch-level `integrations`, merged under each item's own. */
+  batchIntegrations?: JsonObject;
   /** Batch-level `sentAt`, used when an item has none. */
   batchSentAt?: unknown;
   source: EventSource;
@@ -113,7 +115,12 @@ export function normalizeCall(raw: unknown, ctx: CallContext): CallResult {
       `anonymousId is longer than ${trackingLimits.idLength} characters`,
     );
 
-  for (const field of ["properties", "traits", "context"] as const) {
+  for (const field of [
+    "properties",
+    "traits",
+    "context",
+    "integrations",
+  ] as const) {
     if (
       raw[field] !== undefined &&
       raw[field] !== null &&
@@ -130,6 +137,13 @@ export function normalizeCall(raw: unknown, ctx: CallContext): CallResult {
     ...ctx.batchContext,
     ...(isJsonObject(raw.context) ? raw.context : {}),
   };
+  const integrations: JsonObject | undefined =
+    ctx.batchIntegrations || isJsonObject(raw.integrations)
+      ? {
+          ...ctx.batchIntegrations,
+          ...(isJsonObject(raw.integrations) ? raw.integrations : {}),
+        }
+      : undefined;
 
   let name: string | null = null;
   switch (type) {
@@ -226,6 +240,7 @@ export function normalizeCall(raw: unknown, ctx: CallContext): CallResult {
       properties,
       traits,
       context,
+      ...(integrations ? { integrations } : {}),
       timestamp: correctTimestamp(ctx.receivedAt, original, sentAt),
       receivedAt: ctx.receivedAt,
       source: ctx.source,

@@ -30,6 +30,7 @@ export type EventRow = {
   properties: JsonObject;
   traits: JsonObject | null;
   context: JsonObject;
+  integrations: JsonObject | null;
   timestamp: Date;
   received_at: Date;
   source: StoredEvent["source"];
@@ -50,6 +51,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
     properties: row.properties,
     traits: row.traits,
     context: row.context,
+    ...(row.integrations ? { integrations: row.integrations } : {}),
     timestamp: row.timestamp,
     receivedAt: row.received_at,
     source: row.source,
@@ -58,7 +60,7 @@ export function toStoredEvent(row: EventRow): StoredEvent {
 }
 
 const columns =
-  "workspace_id, message_id, seq, xid::text as xid, profile_id, type, name, user_id, anonymous_id, properties, traits, context, timestamp, received_at, source, silent";
+  "workspace_id, message_id, seq, xid::text as xid, profile_id, type, name, user_id, anonymous_id, properties, traits, context, integrations, timestamp, received_at, source, silent";
 
 /**
  * Inserts events, skipping message ids the workspace already has; returns the message ids
@@ -81,6 +83,7 @@ export async function insertEvents(
     properties: e.properties,
     traits: e.traits,
     context: e.context,
+    integrations: e.integrations ?? null,
     timestamp: e.timestamp.toISOString(),
     received_at: e.receivedAt.toISOString(),
     source: e.source,
@@ -88,13 +91,13 @@ export async function insertEvents(
   }));
   const inserted = await tx.query<{ message_id: string }>(
     `insert into events (workspace_id, message_id, partition, profile_id, type, name, user_id, anonymous_id,
-                         properties, traits, context, timestamp, received_at, source, silent)
+                         properties, traits, context, integrations, timestamp, received_at, source, silent)
      select $1, r.message_id, r.partition, r.profile_id, r.type, r.name, r.user_id, r.anonymous_id,
-            coalesce(r.properties, '{}'::jsonb), r.traits, coalesce(r.context, '{}'::jsonb), r.timestamp, r.received_at,
+            coalesce(r.properties, '{}'::jsonb), r.traits, coalesce(r.context, '{}'::jsonb), r.integrations, r.timestamp, r.received_at,
             r.source, r.silent
        from jsonb_to_recordset($2::jsonb) as r(message_id text, partition smallint, profile_id uuid, type text,
             name text, user_id text, anonymous_id text, properties jsonb, traits jsonb, context jsonb,
-            timestamp timestamptz, received_at timestamptz, source text, silent boolean)
+            integrations jsonb, timestamp timestamptz, received_at timestamptz, source text, silent boolean)
      on conflict (workspace_id, message_id) do nothing
      returning message_id`,
     [workspaceId, JSON.stringify(rows)],

@@ -168,12 +168,14 @@ describeOnDatabases("tracking API", (db) => {
       {
         writeKey: ws.writeKey,
         context: { library: { name: "test" } },
+        integrations: { All: false, Mixpanel: true },
         batch: [
           {
             type: "track",
             event: "Product Viewed",
             anonymousId: "b1",
             messageId: "ok-1",
+            integrations: { Mixpanel: false, Amplitude: true },
           },
           { type: "track", anonymousId: "b1", messageId: "broken" },
           { type: "identify", userId: "anonymous", messageId: "placeholder" },
@@ -223,6 +225,20 @@ describeOnDatabases("tracking API", (db) => {
       "test",
       "batch context merges into each event",
     );
+    const byId = new Map(
+      stored.body.items.map(
+        (e: { messageId: string; integrations?: unknown }) => [
+          e.messageId,
+          e.integrations,
+        ],
+      ),
+    );
+    assert.deepEqual(
+      byId.get("ok-1"),
+      { All: false, Mixpanel: false, Amplitude: true },
+      "batch integrations merge under the event's own",
+    );
+    assert.deepEqual(byId.get("ok-2"), { All: false, Mixpanel: true });
   });
 
   it("answers over-limit requests with the limit named, and unknown keys with 401", async () => {

@@ -242,6 +242,10 @@ export async function registerIngestRoutes(
           type === "batch" && isJsonObject(body.context)
             ? body.context
             : undefined;
+        const batchIntegrations =
+          type === "batch" && isJsonObject(body.integrations)
+            ? body.integrations
+            : undefined;
         for (const [index, raw] of raws.entries()) {
           const json = JSON.stringify(raw) ?? "";
           let result: CallResult;
@@ -256,6 +260,7 @@ export async function registerIngestRoutes(
               ...(type === "batch" ? {} : { type }),
               receivedAt,
               ...(batchContext ? { batchContext } : {}),
+              ...(batchIntegrations ? { batchIntegrations } : {}),
               batchSentAt: body.sentAt,
               source: "api",
               newMessageId: () => `herald-${uuidv7(receivedAt)}`,
