@@ -105,64 +105,88 @@ export async function insertEvents(
   return new Set(inserted.map((row) => row.message_id));
 }
 
+/** Where a partition's processing stands: the last event processed. */
+export interface Cursor {
+  partition: number;
+  xid: string;
+  seq: number;
+}
+
 /**
- * A partition's cursor, leased to this transaction by an advisory lock; undefined if
- * another worker holds it. An advisory lock, unlike `for update`, gives the transaction no
- * id of its own yet, so the events this transaction itself appends later get an id above
- * every row it reads here and cannot fall behind the cursor.
+ * The cursors of those of `partitions` this transaction could lease, each by an advisory
+ * lock (the others are another worker's now). An advisory lock, unlike `for update`, gives
+ * the transaction no id of its own yet, so the events this transaction itself appends
+ * later get an id above every row it reads here and cannot fall behind a cursor.
  */
-export async function lockCursor(
+export async function lockCursors(
   tx: Tx,
-  partition: number,
-): Promise<{ xid: string; seq: number } | undefined> {
-  const [lease] = await tx.query<{ ok: boolean }>(
-    "select pg_try_advisory_xact_lock($1, $2) as ok",
-    [cursorLockSpace, partition],
+  partitions: number[],
+): Promise<Cursor[]> {
+  if (partitions.length === 0) return [];
+  // `offset 0` keeps the filter on partitions ahead of the lock: no other lease is taken.
+  return tx.query<Cursor>(
+    `select c.partition, c.xid::text as xid, c.seq
+       from (select * from event_cursors where partition = any($1::int[]) order by partition offset 0) c
+      where pg_try_advisory_xact_lock($2, c.partition)`,
+    [partitions, cursorLockSpace],
   );
-  if (!lease?.ok) return undefined;
-  const [row] = await tx.query<{ xid: string; seq: number }>(
-    "select xid::text as xid, seq from event_cursors where partition = $1",
-    [partition],
-  );
-  return row;
 }
 
 /** The advisory-lock space of partition leases. */
 const cursorLockSpace = 0x68657261;
 
 /**
- * The next events of a partition after its cursor, in commit order. Only rows whose
- * transaction is older than every transaction of this database still running are read
- * (`herald_event_watermark()`, migration 0008), so a row that
- * commits after a later one cannot be skipped.
+ * The next events of each partition after its cursor (at most `limit` from each), in
+ * commit order: a partition's rows read here are always the first ones waiting in it.
+ * Only rows whose transaction is older than every transaction of this database still
+ * running are read (`herald_event_watermark()`, migration 0008), so a row that commits
+ * after a later one cannot be skipped.
  */
-export async function readPartition(
+export async function readPartitions(
   tx: Tx,
-  partition: number,
-  after: { xid: string; seq: number },
+  cursors: Cursor[],
   limit: number,
-): Promise<EventRow[]> {
-  return tx.query<EventRow>(
-    `select ${columns} from events
-      where partition = $1 and (xid, seq) > ($2::xid8, $3::bigint)
-        and xid < herald_event_watermark()
-      order by xid, seq
-      limit $4`,
-    [partition, after.xid, after.seq, limit],
+): Promise<(EventRow & { partition: number })[]> {
+  if (cursors.length === 0) return [];
+  const rows = await tx.query<EventRow & { partition: number }>(
+    `select c.partition, e.* from unnest($1::int[], $2::xid8[], $3::int8[]) as c(partition, xid, seq)
+       cross join lateral (
+         select ${columns} from events
+          where events.partition = c.partition and (events.xid, events.seq) > (c.xid, c.seq)
+            and events.xid < herald_event_watermark()
+          order by events.xid, events.seq
+          limit $4) e`,
+    [
+      cursors.map((c) => c.partition),
+      cursors.map((c) => c.xid),
+      cursors.map((c) => c.seq),
+      limit,
+    ],
   );
+  return rows.sort((a, b) => {
+    const x = BigInt(a.xid) - BigInt(b.xid);
+    return x !== 0n ? (x < 0n ? -1 : 1) : a.seq - b.seq;
+  });
 }
 
-/** Moves a partition's cursor past the events just processed. */
-export async function advanceCursor(
+/** Moves partitions' cursors past the events just processed (`processed` of each). */
+export async function advanceCursors(
   tx: Tx,
-  partition: number,
-  to: { xid: string; seq: number },
-  processed: number,
+  to: (Cursor & { processed: number })[],
   at: Date,
 ): Promise<void> {
+  if (to.length === 0) return;
   await tx.query(
-    "update event_cursors set xid = $2::xid8, seq = $3, processed = processed + $4, updated_at = $5 where partition = $1",
-    [partition, to.xid, to.seq, processed, at],
+    `update event_cursors c set xid = t.xid, seq = t.seq, processed = c.processed + t.processed, updated_at = $5
+       from unnest($1::int[], $2::xid8[], $3::int8[], $4::int8[]) as t(partition, xid, seq, processed)
+      where c.partition = t.partition`,
+    [
+      to.map((c) => c.partition),
+      to.map((c) => c.xid),
+      to.map((c) => c.seq),
+      to.map((c) => c.processed),
+      at,
+    ],
   );
 }
 

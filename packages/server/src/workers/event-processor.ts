@@ -21,11 +21,11 @@ import {
 } from "@herald/core/profiles/profile";
 import type { Database, Tx } from "../db/database.ts";
 import {
-  advanceCursor,
+  advanceCursors,
   eventsChannel,
-  lockCursor,
+  lockCursors,
   pendingPartitions,
-  readPartition,
+  readPartitions,
   rekeyEvents,
   setEventProfile,
   toStoredEvent,
@@ -63,12 +63,15 @@ import { startLoop, type Loop } from "./worker-loop.ts";
  * The event processor: consumes the event log after commit, in per-profile order, and
  * keeps profiles true to it.
  *
- * The log is split into partitions by profile. A step takes one partition: it leases the
- * partition with an advisory lock (so two workers never share a partition), reads the next events
- * in commit order, and in the same transaction resolves identity (linking identifiers,
- * merging profiles), folds each event into its profile, records orders, runs the
- * registered handlers (segments, scoring, flow triggers), and advances the cursor. A crash
- * rolls all of it back, so no event is skipped or applied twice.
+ * The log is split into partitions by profile. A step takes the partitions with events
+ * waiting, split between a few lanes on PostgreSQL (one on the embedded database). A lane's
+ * transaction leases its partitions with advisory locks (so two workers never share a
+ * partition), reads the next events of each in commit order, and in the same transaction
+ * resolves identity (linking identifiers, merging profiles), folds each event into its
+ * profile, records orders, runs the registered handlers (segments, scoring, flow
+ * triggers), and advances the cursors. A crash rolls all of it back, so no event is
+ * skipped or applied twice. Several partitions to a transaction, not one: a trickle of
+ * events spread over all of them costs one transaction's round trips, not sixteen.
  *
  * Trade-off: a merge moves the merged profile's later events to the survivor, but those
  * stay in their original partition, so across a merge the order between the two
@@ -97,6 +100,11 @@ export interface BatchContext {
   now: Date;
   /** Every profile the batch touched, in its final state, by id. */
   profiles: ReadonlyMap<string, Profile>;
+  /**
+   * Profiles whose order figures another profile's event changed (an order cancelled or
+   * refunded by someone else); their own events' before and after do not show it.
+   */
+  ordersChanged?: ReadonlySet<string>;
 }
 
 /** A feature that reacts to processed events, inside the processing transaction. */
@@ -128,6 +136,8 @@ export class EventProcessor implements Worker {
   readonly #processed: Counter;
   readonly #duration: Histogram;
   #loop: Loop | undefined;
+  /** The last round found more than a batch per lane waiting. */
+  #backlog = false;
 
   constructor(deps: {
     db: Database;
@@ -194,60 +204,65 @@ export class EventProcessor implements Worker {
   }
 
   /**
-   * One batch from every partition with events waiting, several partitions at once on
-   * PostgreSQL; resolves to the number of events processed. A worker's step, so that
-   * stopping waits for one round, not for the whole backlog.
+   * One batch from every partition with events waiting, in a few lanes on PostgreSQL;
+   * resolves to the number of events processed. A worker's step, so that stopping waits
+   * for one round, not for the whole backlog.
    */
   async processRound(): Promise<number> {
     const pending = await pendingPartitions(this.#db);
-    let total = 0;
-    await Promise.all(
-      Array.from(
-        { length: Math.min(this.#concurrency, pending.length) },
-        async () => {
-          for (
-            let partition = pending.shift();
-            partition !== undefined;
-            partition = pending.shift()
-          ) {
-            const done = await this.#processPartition(partition);
-            total += done; // not `total += await …`: lanes would overwrite each other
-          }
-        },
-      ),
+    if (pending.length === 0) return 0;
+    // One lane while events trickle in: a transaction's round trips, not one set per
+    // lane, is what a light load costs. After a round that found a full batch (a backlog),
+    // as many lanes as the concurrency allows, to catch up on every connection.
+    const lanes = Math.min(
+      this.#backlog ? this.#concurrency : 1,
+      pending.length,
     );
+    const groups = Array.from({ length: lanes }, (_, lane) =>
+      pending.filter((_p, i) => i % lanes === lane),
+    );
+    const done = await Promise.all(
+      groups.map((group) => this.#processPartitions(group)),
+    );
+    const total = done.reduce((sum, n) => sum + n, 0);
+    this.#backlog = total >= this.#batchSize * lanes;
     return total;
   }
 
-  async #processPartition(partition: number): Promise<number> {
+  async #processPartitions(partitions: number[]): Promise<number> {
+    // About one batch per transaction, however many partitions it covers.
+    const perPartition = Math.max(
+      50,
+      Math.ceil(this.#batchSize / partitions.length),
+    );
     for (let attempt = 1; ; attempt++) {
       try {
         const timer = this.#duration.startTimer();
         const done = await this.#db.tx(async (tx) => {
-          const cursor = await lockCursor(tx, partition);
-          if (!cursor) return 0;
-          const rows = await readPartition(
-            tx,
-            partition,
-            cursor,
-            this.#batchSize,
-          );
-          const last = rows.at(-1);
-          if (!last) return 0;
+          const cursors = await lockCursors(tx, partitions);
+          const rows = await readPartitions(tx, cursors, perPartition);
+          if (rows.length === 0) return 0;
           const now = this.#clock.now();
           const byWorkspace = new Map<string, EventRow[]>();
-          for (const row of rows)
-            byWorkspace.set(row.workspace_id, [
-              ...(byWorkspace.get(row.workspace_id) ?? []),
-              row,
-            ]);
+          const last = new Map<number, EventRow>();
+          const counts = new Map<number, number>();
+          for (const row of rows) {
+            const list = byWorkspace.get(row.workspace_id);
+            if (list) list.push(row);
+            else byWorkspace.set(row.workspace_id, [row]);
+            last.set(row.partition, row);
+            counts.set(row.partition, (counts.get(row.partition) ?? 0) + 1);
+          }
           for (const [workspaceId, events] of byWorkspace)
             await this.#processWorkspace(tx, workspaceId, events, now);
-          await advanceCursor(
+          await advanceCursors(
             tx,
-            partition,
-            { xid: last.xid, seq: last.seq },
-            rows.length,
+            [...last].map(([partition, row]) => ({
+              partition,
+              xid: row.xid,
+              seq: row.seq,
+              processed: counts.get(partition) ?? 0,
+            })),
             now,
           );
           return rows.length;
@@ -259,7 +274,7 @@ export class EventProcessor implements Worker {
         const code = (error as { code?: string }).code;
         if (attempt >= 5 || !code || !retryableCodes.has(code)) throw error;
         this.#logger.warn(
-          { err: error, partition, attempt },
+          { err: error, partitions, attempt },
           "event batch conflicted; retrying",
         );
       }
@@ -327,6 +342,7 @@ export class EventProcessor implements Worker {
     for (const [key, owner] of owners) owners.set(key, canonical(owner));
 
     const dirty = new Set<string>();
+    const ordersChanged = new Set<string>();
     const processed: ProcessedEvent[] = [];
     const refreshOrderStats = async (profileId: string) => {
       await load([profileId]);
@@ -336,6 +352,7 @@ export class EventProcessor implements Worker {
       const facts = (await orderFacts(tx, workspaceId, [id])).get(id) ?? [];
       state.set(id, { ...profile, orders: orderStats(facts) });
       dirty.add(id);
+      ordersChanged.add(id);
     };
 
     for (const [index, event] of events.entries()) {
@@ -475,7 +492,11 @@ export class EventProcessor implements Worker {
     // Events processed before a merge later in the batch belong to the survivor now.
     for (const item of processed)
       item.event.profileId = canonical(item.event.profileId);
-    const context: BatchContext = { now, profiles: state };
+    const context: BatchContext = {
+      now,
+      profiles: state,
+      ordersChanged: new Set([...ordersChanged].map(canonical)),
+    };
     for (const handler of this.#handlers)
       await handler.handle(tx, workspaceId, processed, context);
   }

@@ -39,6 +39,50 @@ describeOnDatabases("segments, tags, scores and lists across a merge", (db) => {
     ]);
   }
 
+  it("re-evaluates a shopper whose order another shopper's event cancelled, even beside the shopper's own event", async () => {
+    const ws = await createTestWorkspace(db(), clock);
+    const created = await api(herald, ws.secretKey, "POST", "/api/segments", {
+      name: "Buyers",
+      definition: {
+        type: "attribute",
+        attribute: "orderCount",
+        op: "gt",
+        value: 0,
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const members = async () =>
+      (
+        await api(
+          herald,
+          ws.secretKey,
+          "GET",
+          `/api/segments/${created.body.id}/members`,
+        )
+      ).body.items.length as number;
+    await send(ws, [
+      {
+        type: "track",
+        event: "Order Completed",
+        userId: "owner",
+        properties: { order_id: "o-77", revenue: 30 },
+      },
+    ]);
+    assert.equal(await members(), 1);
+    // The cancellation comes from another profile (a shop assistant's session), in the
+    // same batch as an event of the owner's own: one transaction for both.
+    await send(ws, [
+      {
+        type: "track",
+        event: "Order Cancelled",
+        userId: "assistant",
+        properties: { order_id: "o-77" },
+      },
+      { type: "identify", userId: "owner", traits: { plan: "basic" } },
+    ]);
+    assert.equal(await members(), 0, "the owner has no order left");
+  });
+
   it("moves the merged profile's tags, points and list status to the survivor and re-evaluates it in full", async () => {
     const ws = await createTestWorkspace(db(), clock);
     const list = (

@@ -140,6 +140,13 @@ export class SegmentHandler implements EventHandler {
     const batchSilent = events.every((item) => item.event.silent);
     for (const profileId of context.profiles.keys())
       if (!changes.has(profileId)) touch(profileId, [ordersKey], batchSilent);
+    // …and so may profiles with events of their own, when the change came first.
+    for (const profileId of context.ordersChanged ?? [])
+      touch(
+        profileId,
+        [ordersKey],
+        changes.get(profileId)?.silent ?? batchSilent,
+      );
     for (const survivor of this.#survivors.get(tx)?.get(workspaceId) ?? [])
       touch(survivor, "all", false);
     this.#survivors.get(tx)?.delete(workspaceId);
