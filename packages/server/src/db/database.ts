@@ -149,10 +149,12 @@ export class PoolDatabase implements Database {
     try {
       await client.query("begin");
       const result = await inTransaction.run(true, () => fn(tx));
-      if (kind === "postgres") {
-        for (const [channel, payload] of pending) {
-          await client.query("select pg_notify($1, $2)", [channel, payload]);
-        }
+      if (kind === "postgres" && pending.length > 0) {
+        // One round trip for all of them; PostgreSQL folds duplicates itself.
+        await client.query(
+          "select pg_notify(n.channel, n.payload) from unnest($1::text[], $2::text[]) as n(channel, payload)",
+          [pending.map(([channel]) => channel), pending.map(([, p]) => p)],
+        );
       }
       await client.query("commit");
       if (kind === "pglite")

@@ -485,9 +485,15 @@ export type RecipientRow = {
   paused_until: Date | null;
   telegram_chat: string | null;
   push_subscriptions: number;
+  /** The suppression of the profile's own email address and phone number, if any. */
+  email_suppression: SuppressionReason | null;
+  phone_suppression: SuppressionReason | null;
 };
 
-/** Recipients' addresses, consent, time zone, pause, and Telegram / push reachability. */
+/**
+ * Recipients' addresses, consent, time zone, pause, Telegram / push reachability, and
+ * suppressions of their own addresses (the usual recipients, so no second query for them).
+ */
 export async function loadRecipients(
   q: Queryable,
   workspaceId: string,
@@ -498,7 +504,11 @@ export async function loadRecipients(
     `select p.id, p.email, p.phone, p.consent, p.time_zone, p.merged_into, pp.until as paused_until,
             t.chat_id as telegram_chat,
             (select count(*) from push_subscriptions s
-              where s.workspace_id = p.workspace_id and s.profile_id = p.id)::int8 as push_subscriptions
+              where s.workspace_id = p.workspace_id and s.profile_id = p.id)::int8 as push_subscriptions,
+            (select x.reason from suppressions x
+              where x.workspace_id = p.workspace_id and x.channel = 'email' and x.address = p.email) as email_suppression,
+            (select x.reason from suppressions x
+              where x.workspace_id = p.workspace_id and x.channel = 'sms' and x.address = p.phone) as phone_suppression
        from profiles p
        left join preference_pauses pp on pp.workspace_id = p.workspace_id and pp.profile_id = p.id
        left join telegram_chats t on t.workspace_id = p.workspace_id and t.profile_id = p.id

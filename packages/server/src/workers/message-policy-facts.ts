@@ -1,5 +1,9 @@
 import type { ListStatus } from "@herald/core/lists/lists";
-import { decide, type Decision } from "@herald/core/messages/policy";
+import {
+  decide,
+  type Decision,
+  type SuppressionReason,
+} from "@herald/core/messages/policy";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import type { Tx } from "../db/database.ts";
 import { listStatusesOf } from "../db/lists.sql.ts";
@@ -37,14 +41,22 @@ export async function gatherPolicyFacts(
     Awaited<ReturnType<typeof findSuppressions>>
   >();
   for (const channel of new Set(rows.map((r) => r.channel))) {
-    const addresses = rows
-      .filter((r) => r.channel === channel)
-      .map(addressOf)
-      .filter((a): a is string => a !== undefined);
-    suppressions.set(
-      channel,
-      await findSuppressions(tx, workspaceId, channel, [...new Set(addresses)]),
-    );
+    const known = new Map<string, SuppressionReason>();
+    const others = new Set<string>();
+    for (const row of rows) {
+      if (row.channel !== channel) continue;
+      const address = addressOf(row);
+      const p = recipients.get(row.profile_id);
+      // The profile's own address came with its row; only other addresses are looked up.
+      if (address === undefined || channel === "push") continue;
+      else if (channel === "email" && p && address === p.email) {
+        if (p.email_suppression) known.set(address, p.email_suppression);
+      } else if (channel === "sms" && p && address === p.phone) {
+        if (p.phone_suppression) known.set(address, p.phone_suppression);
+      } else others.add(address);
+    }
+    const found = await findSuppressions(tx, workspaceId, channel, [...others]);
+    suppressions.set(channel, new Map([...known, ...found]));
   }
   const cap = settings.frequencyCap;
   const capped = (r: MessageRow) =>
