@@ -24,15 +24,22 @@ import {
 export async function gatherPolicyFacts(
   tx: Tx,
   workspaceId: string,
-  rows: MessageRow[],
+  /** Rows claimed with their profile's facts (`recipientFacts`) need no lookup. */
+  rows: (MessageRow & { recipientFacts?: RecipientRow | undefined })[],
   settings: WorkspaceSettings,
   now: Date,
 ): Promise<{
   decide(row: MessageRow): { address: string | undefined; decision: Decision };
   counted(row: MessageRow): void;
 }> {
-  const profileIds = [...new Set(rows.map((r) => r.profile_id))];
-  const recipients = await loadRecipients(tx, workspaceId, profileIds);
+  const recipients = new Map<string, RecipientRow>();
+  const unknown = new Set<string>();
+  for (const row of rows)
+    if (!("recipientFacts" in row)) unknown.add(row.profile_id);
+    else if (row.recipientFacts)
+      recipients.set(row.profile_id, row.recipientFacts);
+  for (const [id, facts] of await loadRecipients(tx, workspaceId, [...unknown]))
+    recipients.set(id, facts);
   const addressOf = (row: MessageRow) =>
     addressFor(row, recipients.get(row.profile_id));
 
