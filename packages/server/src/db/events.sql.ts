@@ -149,11 +149,12 @@ export async function readPartitions(
 ): Promise<(EventRow & { partition: number })[]> {
   if (cursors.length === 0) return [];
   const rows = await tx.query<EventRow & { partition: number }>(
-    `select c.partition, e.* from unnest($1::int[], $2::xid8[], $3::int8[]) as c(partition, xid, seq)
+    `with w as materialized (select herald_event_watermark() as xid)
+     select c.partition, e.* from unnest($1::int[], $2::xid8[], $3::int8[]) as c(partition, xid, seq)
        cross join lateral (
          select ${columns} from events
           where events.partition = c.partition and (events.xid, events.seq) > (c.xid, c.seq)
-            and events.xid < herald_event_watermark()
+            and events.xid < (select xid from w)
           order by events.xid, events.seq
           limit $4) e`,
     [

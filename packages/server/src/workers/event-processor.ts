@@ -22,6 +22,7 @@ import {
 import type { Database, Tx } from "../db/database.ts";
 import {
   advanceCursors,
+  eventPartitions,
   eventsChannel,
   lockCursors,
   pendingPartitions,
@@ -209,7 +210,11 @@ export class EventProcessor implements Worker {
    * for one round, not for the whole backlog.
    */
   async processRound(): Promise<number> {
-    const pending = await pendingPartitions(this.#db);
+    // While events trickle in, every partition is read in one transaction (no need to ask
+    // first which ones have events); a backlog is split by the partitions that have one.
+    const pending = this.#backlog
+      ? await pendingPartitions(this.#db)
+      : Array.from({ length: eventPartitions }, (_, i) => i);
     if (pending.length === 0) return 0;
     // One lane while events trickle in: a transaction's round trips, not one set per
     // lane, is what a light load costs. After a round that found a full batch (a backlog),
