@@ -8,11 +8,13 @@ import { createWorkspace } from "@herald/core/workspaces/workspaces";
 import type { Database } from "../db/database.ts";
 import { insertRuns } from "../db/flows.sql.ts";
 import { openPglite } from "../db/pglite.ts";
+import { openPostgres } from "../db/postgres.ts";
 import { insertProfiles } from "../db/profiles.sql.ts";
 import { workspaceStore } from "../db/workspaces.sql.ts";
 import { silentLogger } from "../logger.ts";
 import { createTemplate } from "../templates/template-service.ts";
 import { startHeraldProcess, tempDataDir } from "../testing/herald-process.ts";
+import { serverTestDatabase } from "../testing/test-databases.ts";
 import { createFlow, publishFlow } from "./flow-service.ts";
 
 const runs = 10_000;
@@ -75,68 +77,95 @@ async function prepare(db: Database) {
   return { workspace, flowId: flow.id };
 }
 
-describe("flow runs across kill -9", () => {
-  it("completes all 10,000 due runs with every effect exactly once", async () => {
-    const dir = await tempDataDir();
-    let db = await openPglite(path.join(dir, "pg"), silentLogger);
-    const { workspace, flowId } = await prepare(db);
-    await db.close();
+/** Kills Herald three times while the runs are due, then checks every effect happened once. */
+async function crashAndCount(
+  dir: string,
+  open: () => Promise<Database>,
+  env: Record<string, string>,
+): Promise<void> {
+  let db = await open();
+  const { workspace, flowId } = await prepare(db);
+  await db.close();
 
-    const quiet = { HERALD_LOG_LEVEL: "fatal" };
-    for (let crash = 0; crash < 3; crash++) {
-      const herald = await startHeraldProcess(dir, quiet);
-      await new Promise((resolve) =>
-        setTimeout(resolve, 400 + Math.random() * 1200),
-      );
-      herald.child.kill("SIGKILL");
-      await herald.exited;
-    }
+  const quiet = { HERALD_LOG_LEVEL: "fatal", ...env };
+  for (let crash = 0; crash < 3; crash++) {
     const herald = await startHeraldProcess(dir, quiet);
-    const deadline = systemClock.now().getTime() + 240_000;
-    for (;;) {
-      const stats = (await (
-        await fetch(`${herald.url}/api/flows/${flowId}/stats`, {
-          headers: { authorization: `Bearer ${workspace.secretKey}` },
-        })
-      ).json()) as { totals: { active: number; completed: number } };
-      if (stats.totals.active === 0) break;
-      assert.ok(
-        systemClock.now().getTime() < deadline,
-        `runs still active: ${JSON.stringify(stats.totals)}`,
-      );
-      await new Promise((resolve) => setTimeout(resolve, 500));
-    }
-    herald.child.kill("SIGTERM");
-    assert.equal(await herald.exited, 0);
+    await new Promise((resolve) =>
+      setTimeout(resolve, 400 + Math.random() * 1200),
+    );
+    herald.child.kill("SIGKILL");
+    await herald.exited;
+  }
+  const herald = await startHeraldProcess(dir, quiet);
+  const deadline = systemClock.now().getTime() + 240_000;
+  for (;;) {
+    const stats = (await (
+      await fetch(`${herald.url}/api/flows/${flowId}/stats`, {
+        headers: { authorization: `Bearer ${workspace.secretKey}` },
+      })
+    ).json()) as { totals: { active: number; completed: number } };
+    if (stats.totals.active === 0) break;
+    assert.ok(
+      systemClock.now().getTime() < deadline,
+      `runs still active: ${JSON.stringify(stats.totals)}`,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  herald.child.kill("SIGTERM");
+  assert.equal(await herald.exited, 0);
 
-    db = await openPglite(path.join(dir, "pg"), silentLogger);
-    try {
-      const [counts] = await db.query<{
-        completed: number;
-        messages: number;
-        keys: number;
-        scores: number;
-        five: number;
-        effects: number;
-      }>(
-        `select (select count(*) from flow_runs where workspace_id = $1 and status = 'completed') as completed,
+  db = await open();
+  try {
+    const [counts] = await db.query<{
+      completed: number;
+      messages: number;
+      keys: number;
+      scores: number;
+      five: number;
+      effects: number;
+    }>(
+      `select (select count(*) from flow_runs where workspace_id = $1 and status = 'completed') as completed,
                 (select count(*) from messages where workspace_id = $1) as messages,
                 (select count(distinct idempotency_key) from messages where workspace_id = $1) as keys,
                 (select count(*) from profile_scores where workspace_id = $1) as scores,
                 (select count(*) from profile_scores where workspace_id = $1 and value = 5) as five,
                 (select count(*) from flow_effects where workspace_id = $1) as effects`,
-        [workspace.id],
+      [workspace.id],
+    );
+    assert.deepEqual(counts, {
+      completed: runs,
+      messages: runs,
+      keys: runs,
+      scores: runs,
+      five: runs,
+      effects: runs,
+    });
+  } finally {
+    await db.close();
+  }
+}
+
+describe("flow runs across kill -9", () => {
+  it("completes all 10,000 due runs with every effect exactly once [pglite]", async () => {
+    const dir = await tempDataDir();
+    await crashAndCount(
+      dir,
+      () => openPglite(path.join(dir, "pg"), silentLogger),
+      {},
+    );
+  });
+
+  it("completes all 10,000 due runs with every effect exactly once [postgres]", async (t) => {
+    const server = await serverTestDatabase();
+    if (!server) return t.skip("HERALD_TEST_DATABASE_URL is not set");
+    try {
+      await crashAndCount(
+        await tempDataDir(),
+        () => openPostgres(server.url, 5, silentLogger),
+        { DATABASE_URL: server.url },
       );
-      assert.deepEqual(counts, {
-        completed: runs,
-        messages: runs,
-        keys: runs,
-        scores: runs,
-        five: runs,
-        effects: runs,
-      });
     } finally {
-      await db.close();
+      await server.drop();
     }
   });
 });

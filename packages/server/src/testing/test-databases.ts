@@ -56,6 +56,23 @@ export async function openTestPglite(): Promise<Database> {
  * transactions of its own database, so another file's long transaction cannot stall it.
  */
 async function openTestPostgres(url: string): Promise<Database> {
+  const created = await createServerDatabase(url);
+  return openPostgres(created.url, 5, silentLogger, created.drop);
+}
+
+/**
+ * A private, migrated database on the test server (HERALD_TEST_DATABASE_URL), for tests
+ * that run Herald as its own process; undefined when no server is configured.
+ */
+export async function serverTestDatabase(): Promise<
+  { url: string; drop: () => Promise<void> } | undefined
+> {
+  return serverUrl ? createServerDatabase(serverUrl) : undefined;
+}
+
+async function createServerDatabase(
+  url: string,
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `herald_test_${process.pid}_${++opened}`;
   const admin = async (sql: string) => {
     const client = new pg.Client({ connectionString: url });
@@ -70,15 +87,16 @@ async function openTestPostgres(url: string): Promise<Database> {
     await admin(
       `create database "${name}" template "${postgresTemplateName()}"`,
     );
-    return await openPostgres(databaseUrl(url, name), 5, silentLogger, () =>
-      admin(`drop database if exists "${name}" with (force)`),
-    );
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(
       `HERALD_TEST_DATABASE_URL is set but the server cannot be used: ${reason} (npm test prepares its template database first)`,
     );
   }
+  return {
+    url: databaseUrl(url, name),
+    drop: () => admin(`drop database if exists "${name}" with (force)`),
+  };
 }
 
 let opened = 0;
