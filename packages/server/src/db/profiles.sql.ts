@@ -105,6 +105,30 @@ export async function lockProfiles(
   return new Map(rows.map((row) => [row.id, row]));
 }
 
+/**
+ * Like `lockProfiles`, with each profile's identifiers (ordered by type and value) in the
+ * same round trip.
+ */
+export async function lockProfilesWithIdentities(
+  tx: Tx,
+  workspaceId: string,
+  ids: string[],
+): Promise<
+  Map<string, ProfileRow & { identities: { type: string; value: string }[] }>
+> {
+  if (ids.length === 0) return new Map();
+  const rows = await tx.query<
+    ProfileRow & { identities: { type: string; value: string }[] }
+  >(
+    `select p.*, coalesce((select json_agg(json_build_object('type', i.type, 'value', i.value) order by i.type, i.value)
+                             from identities i where i.workspace_id = p.workspace_id and i.profile_id = p.id),
+                          '[]') as identities
+       from profiles p where p.workspace_id = $1 and p.id = any($2::uuid[]) order by p.id for update of p`,
+    [workspaceId, ids],
+  );
+  return new Map(rows.map((row) => [row.id, row]));
+}
+
 /** One profile row by id. */
 export async function getProfileRow(
   q: Queryable,

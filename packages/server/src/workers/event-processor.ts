@@ -34,7 +34,6 @@ import {
 } from "../db/events.sql.ts";
 import {
   findOwners,
-  identitiesOf,
   insertIdentities,
   moveIdentities,
 } from "../db/identities.sql.ts";
@@ -50,7 +49,7 @@ import {
 import {
   insertMerge,
   insertProfiles,
-  lockProfiles,
+  lockProfilesWithIdentities,
   markMerged,
   saveProfiles,
   toProfile,
@@ -311,7 +310,7 @@ export class EventProcessor implements Worker {
         (id) => !state.has(id) && !mergedInto.has(id),
       );
       while (wanted.length > 0) {
-        const rows = await lockProfiles(tx, workspaceId, wanted);
+        const rows = await lockProfilesWithIdentities(tx, workspaceId, wanted);
         const next: string[] = [];
         for (const row of rows.values()) {
           if (row.merged_into) {
@@ -322,17 +321,12 @@ export class EventProcessor implements Worker {
             profileIds.set(row.id, {
               id: row.id,
               createdAt: row.created_at,
-              identifiers: [],
+              identifiers: row.identities.map((i) => ({
+                type: i.type as Identifier["type"],
+                value: i.value,
+              })),
             });
           }
-        }
-        const live = [...rows.values()]
-          .filter((row) => !row.merged_into)
-          .map((row) => row.id);
-        for (const identity of await identitiesOf(tx, workspaceId, live)) {
-          profileIds
-            .get(identity.profile_id)
-            ?.identifiers.push({ type: identity.type, value: identity.value });
         }
         wanted = next.filter((id) => !state.has(id));
       }
