@@ -126,6 +126,7 @@ for (let i = 0; i < train.length; i += 200) {
     await productAffinities.handle(tx, ws, processed, {
       now: cut,
       profiles: new Map(),
+      ordersChanged: new Set(),
     });
   });
 }

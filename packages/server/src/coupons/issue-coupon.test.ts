@@ -9,6 +9,7 @@ import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
   createTestWorkspace,
+  segmentMembers,
   settle,
   startTestHerald,
 } from "../testing/test-server.ts";
@@ -285,14 +286,9 @@ describeOnDatabases("unique coupons", (db) => {
     assert.equal(redeemed.body.items[0].code, issued.body.code);
     assert.equal(redeemed.body.items[0].orderId, "o-77");
     assert.equal(redeemed.body.items[0].profileId, profileId);
-    const members = await api(
-      herald,
-      ws.secretKey,
-      "GET",
-      `/api/segments/${segment.body.id}/members`,
-    );
+    const members = await segmentMembers(herald, ws.secretKey, segment.body.id);
     assert.deepEqual(
-      members.body.items.map((m: { profileId: string }) => m.profileId),
+      members.map((m) => m.profileId),
       [profileId],
       "the shopper who used a BACK20 code, not the one with other coupons",
     );

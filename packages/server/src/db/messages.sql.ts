@@ -512,8 +512,9 @@ export type RecipientRow = {
 };
 
 /**
- * What the policy reads of a profile `p` (one row per profile: a pause and a Telegram chat
- * are one per profile at most); `where` conditions on `p` follow it.
+ * What the policy reads of a profile `p`: addresses, consent, time zone, pause, Telegram /
+ * push reachability, and suppressions of its own addresses (one row per profile: a pause
+ * and a Telegram chat are one per profile at most); `where` conditions on `p` follow it.
  */
 const recipientSelect = `select p.id, p.email, p.phone, p.consent, p.time_zone, p.merged_into, pp.until as paused_until,
             t.chat_id as telegram_chat,
@@ -541,23 +542,6 @@ const recipientColumns = [
   "email_suppression",
   "phone_suppression",
 ] as const satisfies readonly (keyof RecipientRow)[];
-
-/**
- * Recipients' addresses, consent, time zone, pause, Telegram / push reachability, and
- * suppressions of their own addresses (the usual recipients, so no second query for them).
- */
-export async function loadRecipients(
-  q: Queryable,
-  workspaceId: string,
-  profileIds: string[],
-): Promise<Map<string, RecipientRow>> {
-  if (profileIds.length === 0) return new Map();
-  const rows = await q.query<RecipientRow>(
-    `${recipientSelect} where p.workspace_id = $1 and p.id = any($2::uuid[])`,
-    [workspaceId, profileIds],
-  );
-  return new Map(rows.map((row) => [row.id, row]));
-}
 
 /** Moves ledger rows (and the feature's other per-profile rows) of a merged profile. */
 export async function rekeyMessagingRows(

@@ -1,3 +1,4 @@
+import type { Identifier } from "@herald/core/identity/identifiers";
 import type { Consent } from "@herald/core/profiles/consent";
 import type { JsonObject } from "@herald/core/events/event";
 import type { Profile } from "@herald/core/profiles/profile";
@@ -113,13 +114,9 @@ export async function lockProfilesWithIdentities(
   tx: Tx,
   workspaceId: string,
   ids: string[],
-): Promise<
-  Map<string, ProfileRow & { identities: { type: string; value: string }[] }>
-> {
+): Promise<Map<string, ProfileRow & { identities: Identifier[] }>> {
   if (ids.length === 0) return new Map();
-  const rows = await tx.query<
-    ProfileRow & { identities: { type: string; value: string }[] }
-  >(
+  const rows = await tx.query<ProfileRow & { identities: Identifier[] }>(
     `select p.*, coalesce((select json_agg(json_build_object('type', i.type, 'value', i.value) order by i.type, i.value)
                              from identities i where i.workspace_id = p.workspace_id and i.profile_id = p.id),
                           '[]') as identities

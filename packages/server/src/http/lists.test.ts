@@ -14,6 +14,7 @@ import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
   createTestWorkspace,
+  segmentMembers,
   startTestHerald,
 } from "../testing/test-server.ts";
 import { settleWorkspace } from "../workers/segment-settle.ts";
@@ -257,14 +258,9 @@ describeOnDatabases("lists API and CSV import", (db) => {
       "the segment on the list follows the import at once",
     );
     await settleWorkspace(herald, db(), ws.id);
-    const members = await api(
-      herald,
-      ws.secretKey,
-      "GET",
-      `/api/segments/${segment.body.id}/members`,
-    );
+    const members = await segmentMembers(herald, ws.secretKey, segment.body.id);
     assert.deepEqual(
-      members.body.items.map((m: { email: string | null }) => m.email),
+      members.map((m) => m.email),
       ["ann@shop.test"],
     );
     const events = await api(

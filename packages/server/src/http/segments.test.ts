@@ -9,6 +9,7 @@ import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
   createTestWorkspace,
+  segmentMembers,
   startTestHerald,
 } from "../testing/test-server.ts";
 import { SegmentComputer } from "../workers/segment-computer.ts";
@@ -464,9 +465,7 @@ describeOnDatabases("segments API", (db) => {
       let members: { profileId: string; enteredAt: string }[] = [];
       for (let wait = 0; wait < 100 && members.length === 0; wait++) {
         await new Promise((resolve) => setTimeout(resolve, 50));
-        members = (
-          await api(herald, ws.secretKey, "GET", `/api/segments/${id}/members`)
-        ).body.items;
+        members = await segmentMembers(herald, ws.secretKey, id);
       }
       assert.deepEqual(
         members.map((m) => [m.profileId, m.enteredAt]),

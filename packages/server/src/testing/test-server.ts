@@ -66,6 +66,16 @@ export function createTestWorkspace(
   });
 }
 
+/** A segment's members (the first page of `GET /api/segments/{id}/members`). */
+export async function segmentMembers(
+  herald: Herald,
+  key: string,
+  segmentId: string,
+): Promise<{ profileId: string; email: string | null; enteredAt: string }[]> {
+  return (await api(herald, key, "GET", `/api/segments/${segmentId}/members`))
+    .body.items;
+}
+
 /** Calls the admin API of `herald` with a secret key; resolves to status and JSON body. */
 export async function api(
   herald: Herald,

@@ -104,7 +104,7 @@ export interface BatchContext {
    * Profiles whose order figures another profile's event changed (an order cancelled or
    * refunded by someone else); their own events' before and after do not show it.
    */
-  ordersChanged?: ReadonlySet<string>;
+  ordersChanged: ReadonlySet<string>;
 }
 
 /** A feature that reacts to processed events, inside the processing transaction. */
@@ -321,10 +321,7 @@ export class EventProcessor implements Worker {
             profileIds.set(row.id, {
               id: row.id,
               createdAt: row.created_at,
-              identifiers: row.identities.map((i) => ({
-                type: i.type as Identifier["type"],
-                value: i.value,
-              })),
+              identifiers: row.identities,
             });
           }
         }

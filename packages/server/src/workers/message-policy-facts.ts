@@ -10,7 +10,7 @@ import { listStatusesOf } from "../db/lists.sql.ts";
 import {
   countMarketingSince,
   findSuppressions,
-  loadRecipients,
+  type ClaimedRow,
   type MessageRow,
   type RecipientRow,
 } from "../db/messages.sql.ts";
@@ -24,8 +24,8 @@ import {
 export async function gatherPolicyFacts(
   tx: Tx,
   workspaceId: string,
-  /** Rows claimed with their profile's facts (`recipientFacts`) need no lookup. */
-  rows: (MessageRow & { recipientFacts?: RecipientRow | undefined })[],
+  /** Claimed rows, which bring their profile's facts (`recipientFacts`). */
+  rows: ClaimedRow[],
   settings: WorkspaceSettings,
   now: Date,
 ): Promise<{
@@ -33,13 +33,8 @@ export async function gatherPolicyFacts(
   counted(row: MessageRow): void;
 }> {
   const recipients = new Map<string, RecipientRow>();
-  const unknown = new Set<string>();
   for (const row of rows)
-    if (!("recipientFacts" in row)) unknown.add(row.profile_id);
-    else if (row.recipientFacts)
-      recipients.set(row.profile_id, row.recipientFacts);
-  for (const [id, facts] of await loadRecipients(tx, workspaceId, [...unknown]))
-    recipients.set(id, facts);
+    if (row.recipientFacts) recipients.set(row.profile_id, row.recipientFacts);
   const addressOf = (row: MessageRow) =>
     addressFor(row, recipients.get(row.profile_id));
 

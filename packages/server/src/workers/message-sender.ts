@@ -53,9 +53,10 @@ import { startLoop, type Loop } from "./worker-loop.ts";
  * claim's transaction when there is one.
  *
  * Per provider (workspace + channel): at most `concurrency` calls in flight and six times
- * that claimed and not yet answered (claimed again when down to half), a rate limiter (per second, per hour, per day), and a count
- * of consecutive errors that pauses the provider (a `delivery_pauses` row, an error log,
- * the `herald_delivery_paused` metric) until `retry_at` or an operator resumes it.
+ * that claimed and not yet answered (claimed again when down to half), a rate limiter
+ * (per second, per hour, per day), and a count of consecutive errors that pauses the
+ * provider (a `delivery_pauses` row, an error log, the `herald_delivery_paused` metric)
+ * until `retry_at` or an operator resumes it.
  *
  * States of the sender: idle → claiming → sending (outcomes buffered) → recording → idle.
  * A crash at any point leaves rows `queued` (never claimed), or `sending` (perhaps handed
@@ -563,7 +564,6 @@ export class MessageSender implements Worker {
     });
     this.#results.push({
       ...result,
-      key: slot.key,
       effect: { row, outcome, gone },
     });
     slot.inFlight--;
@@ -669,7 +669,7 @@ export class MessageSender implements Worker {
   }
 
   async #recordIn(tx: Tx, batch: Outcome[], now: Date): Promise<void> {
-    const rows = batch.map(({ effect: _e, key: _k, ...r }) => r);
+    const rows = batch.map(({ effect: _e, ...r }) => r);
     await recordSendResults(tx, this.id, rows, now);
     for (const r of batch)
       if (r.effect) await applySendEffect(tx, r.effect, now);
@@ -723,7 +723,7 @@ export class MessageSender implements Worker {
 }
 
 /** A provider's answer as the ledger will record it. */
-type Outcome = SendResult & { effect?: SendEffect; key: string };
+type Outcome = SendResult & { effect?: SendEffect };
 
 /** A channel's configured limits. */
 function limitsOf(settings: MessagingSettings, channel: MessageChannel) {

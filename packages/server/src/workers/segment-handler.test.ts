@@ -8,6 +8,7 @@ import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
   createTestWorkspace,
+  segmentMembers,
   startTestHerald,
 } from "../testing/test-server.ts";
 import { SegmentComputer } from "./segment-computer.ts";
@@ -52,14 +53,7 @@ describeOnDatabases("segments, tags, scores and lists across a merge", (db) => {
     });
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const members = async () =>
-      (
-        await api(
-          herald,
-          ws.secretKey,
-          "GET",
-          `/api/segments/${created.body.id}/members`,
-        )
-      ).body.items.length as number;
+      (await segmentMembers(herald, ws.secretKey, created.body.id)).length;
     await send(ws, [
       {
         type: "track",
@@ -181,14 +175,9 @@ describeOnDatabases("segments, tags, scores and lists across a merge", (db) => {
       ).body.status,
       "subscribed",
     );
-    const members = await api(
-      herald,
-      ws.secretKey,
-      "GET",
-      `/api/segments/${segment.body.id}/members`,
-    );
+    const members = await segmentMembers(herald, ws.secretKey, segment.body.id);
     assert.deepEqual(
-      members.body.items.map((m: { profileId: string }) => m.profileId),
+      members.map((m) => m.profileId),
       [user],
       "the survivor now meets every condition and entered",
     );

@@ -141,7 +141,7 @@ export class SegmentHandler implements EventHandler {
     for (const profileId of context.profiles.keys())
       if (!changes.has(profileId)) touch(profileId, [ordersKey], batchSilent);
     // …and so may profiles with events of their own, when the change came first.
-    for (const profileId of context.ordersChanged ?? [])
+    for (const profileId of context.ordersChanged)
       touch(
         profileId,
         [ordersKey],
