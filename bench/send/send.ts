@@ -9,14 +9,17 @@
  * run, default 100,000; 0 skips it), BENCH_POSTGRES_URL (run on PostgreSQL instead of
  * the embedded database).
  *
- * Both senders use a pool of 5 SMTP connections to a server in a child process. Herald's
- * side is the real message sender (claim with SKIP LOCKED, policy, tracking links, one-click
+ * Both senders use a pool of 5 SMTP connections to a server in a child process (Herald's
+ * pool lives in its SMTP thread, providers/smtp-thread.ts). Herald's side is the real
+ * message sender (claim with SKIP LOCKED, policy, tracking links, one-click
  * unsubscribe headers, outcomes recorded on the ledger); the messages are marketing email
- * queued beforehand, which is not timed.
+ * queued beforehand, which is not timed. The baseline sends byte for byte the same
+ * messages: the tracked links, footer, open pixel and headers Herald adds are built for it
+ * before its clock starts, so the ratio is what the ledger, policy and that work cost.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import nodemailer from "nodemailer";
+import nodemailer, { type SendMailOptions } from "nodemailer";
 import { Registry } from "prom-client";
 import { systemClock } from "../../packages/core/src/clock.ts";
 import { createWorkspace } from "../../packages/core/src/workspaces/workspaces.ts";
@@ -28,7 +31,11 @@ import { updateSettings } from "../../packages/server/src/db/settings.sql.ts";
 import { workspaceStore } from "../../packages/server/src/db/workspaces.sql.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { tempDataDir } from "../../packages/server/src/testing/herald-process.ts";
-import { templatesUnavailable } from "../../packages/server/src/workers/message-delivery.ts";
+import type { MessageRow } from "../../packages/server/src/db/messages.sql.ts";
+import {
+  prepareMessage,
+  templatesUnavailable,
+} from "../../packages/server/src/workers/message-delivery.ts";
 import { enqueueMessage } from "../../packages/server/src/workers/message-ledger.ts";
 import { MessagingSecrets } from "../../packages/server/src/workers/message-secrets.ts";
 import { MessageSender } from "../../packages/server/src/workers/message-sender.ts";
@@ -89,12 +96,70 @@ async function waitFor(
   }
 }
 
+/** A message as Herald hands it to nodemailer. */
+type Mail = SendMailOptions;
+
+/**
+ * `n` messages exactly as Herald's sender would build them for the workspace (tracked
+ * links, unsubscribe footer and headers, open pixel, message ids), built before timing.
+ */
+async function heraldMails(
+  workspaceId: string,
+  secrets: MessagingSecrets,
+  n: number,
+): Promise<Mail[]> {
+  const mails: Mail[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = uuidv7(new Date());
+    const row = {
+      workspace_id: workspaceId,
+      id,
+      channel: "email",
+      transactional: false,
+      source: { kind: "campaign", campaignId: "bench", campaignName: "Spring" },
+      campaign_id: "bench",
+      template_id: null,
+      template_version: null,
+      inline_content: { subject, html, text },
+    } as unknown as MessageRow;
+    const prepared = await prepareMessage(
+      row,
+      { email: { fromEmail: "news@shop.example", fromName: "Shop" } },
+      {
+        publicUrl: "https://herald.example",
+        secrets,
+        renderer: templatesUnavailable,
+      },
+    );
+    const content = prepared.content as {
+      subject: string;
+      html?: string;
+      text: string;
+    };
+    mails.push({
+      from: { name: "Shop", address: "news@shop.example" },
+      to: `bare${i}@bench.example`,
+      subject: content.subject,
+      html: content.html,
+      text: content.text,
+      messageId: `<${id}@shop.example>`,
+      headers: {
+        ...prepared.headers,
+        "X-Herald-Message-Id": `${workspaceId}/${id}`,
+        "X-PM-Metadata-herald_message_id": id,
+      },
+    });
+  }
+  return mails;
+}
+
 /** Bare nodemailer: the same messages, pooled the same way, a window of sends in flight. */
 async function bare(
   port: number,
-  n: number,
+  mails: Mail[],
   count: () => Promise<number>,
 ): Promise<number> {
+  const n = mails.length;
   const transport = nodemailer.createTransport({
     pool: true,
     host: "127.0.0.1",
@@ -108,19 +173,8 @@ async function bare(
   let next = 0;
   const worker = async () => {
     while (next < n) {
-      const i = next++;
-      await transport.sendMail({
-        from: { name: "Shop", address: "news@shop.example" },
-        to: `bare${i}@bench.example`,
-        subject,
-        html,
-        text,
-        messageId: `<${uuidv7(new Date())}@shop.example>`,
-        headers: {
-          "List-Unsubscribe": "<https://herald.example/u/x>",
-          "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-        },
-      });
+      const mail = mails[next++] as Mail;
+      await transport.sendMail(mail);
     }
   };
   await Promise.all(Array.from({ length: 50 }, worker));
@@ -190,6 +244,7 @@ async function main(): Promise<void> {
     email: { fromEmail: "news@shop.example", fromName: "Shop" },
   });
   const settings = new SettingsCache(db);
+  const secrets = new MessagingSecrets(db, systemClock);
   const newSender = () =>
     new MessageSender({
       db,
@@ -207,13 +262,20 @@ async function main(): Promise<void> {
   );
 
   // Warm both paths a little (JIT, connections) before timing.
-  await bare(sink.port, 200, sink.count);
+  await bare(sink.port, await heraldMails(ws.id, secrets, 200), sink.count);
+  await queue(db, ws.id, 200, "warm-");
+  const warm = newSender();
+  const warmed = await sink.count();
+  warm.start();
+  await waitFor(sink.count, warmed + 200);
+  await warm.stop();
   // Alternate the two in rounds, so that load from elsewhere on a shared machine falls
   // on both; the medians make the ratio.
   const bareRates: number[] = [];
   const heraldRates: number[] = [];
   for (let round = 1; round <= rounds; round++) {
-    bareRates.push(await bare(sink.port, messages, sink.count));
+    const mails = await heraldMails(ws.id, secrets, messages);
+    bareRates.push(await bare(sink.port, mails, sink.count));
     await queue(db, ws.id, messages, `h${round}-`);
     const sender = newSender();
     const before = await sink.count();

@@ -179,7 +179,35 @@ export async function insertMessage(
  * A claimed row, with what it was before the claim (to put it back) and what the policy
  * needs of its profile (undefined when the profile is gone).
  */
-export type ClaimedRow = MessageRow & {
+/** The columns of a ledger row the sender works with (a claim returns only these). */
+const sendingColumns = [
+  "workspace_id",
+  "id",
+  "profile_id",
+  "channel",
+  "transactional",
+  "source",
+  "campaign_id",
+  "template_id",
+  "template_version",
+  "inline_content",
+  "data",
+  "list_id",
+  "obey_frequency_cap",
+  "obey_quiet_hours",
+  "to_address",
+  "status",
+  "reason",
+  "decision_step",
+  "send_at",
+  "attempts",
+  "recipient",
+] as const satisfies readonly (keyof MessageRow)[];
+
+/** A ledger row as the sender holds it while sending. */
+export type SendingRow = Pick<MessageRow, (typeof sendingColumns)[number]>;
+
+export type ClaimedRow = SendingRow & {
   old_status: MessageStatus;
   old_first_sending_at: Date | null;
   recipientFacts: RecipientRow | undefined;
@@ -217,7 +245,7 @@ export async function claimDueMessages(
      update messages m set status = 'sending', claimed_by = $5, lease_until = $6, updated_at = $1,
             first_sending_at = coalesce(m.first_sending_at, $1)
        from due where m.workspace_id = due.workspace_id and m.id = due.id
-     returning m.*, due.old_status, due.old_first_sending_at)
+     returning ${sendingColumns.map((k) => `m.${k}`).join(", ")}, due.old_status, due.old_first_sending_at)
      select c.*, ${recipientColumns.map((k) => `r.${k} as r_${k}`).join(", ")}
        from claimed c
        left join lateral (${recipientSelect}
@@ -226,15 +254,15 @@ export async function claimDueMessages(
   );
   // The policy's facts come with the claim: one round trip fewer per batch.
   const rows = found.map((raw) => {
-    const row: Record<string, unknown> = {};
-    const facts: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(raw))
-      if (key.startsWith("r_")) facts[key.slice(2)] = value;
-      else row[key] = value;
-    return {
-      ...(row as Omit<ClaimedRow, "recipientFacts">),
-      recipientFacts: facts.id === null ? undefined : (facts as RecipientRow),
+    const row: Record<string, unknown> = {
+      old_status: raw.old_status,
+      old_first_sending_at: raw.old_first_sending_at,
     };
+    for (const key of sendingColumns) row[key] = raw[key];
+    const facts: Record<string, unknown> = {};
+    for (const key of recipientColumns) facts[key] = raw[`r_${key}`];
+    row.recipientFacts = facts.id === null ? undefined : facts;
+    return row as ClaimedRow;
   });
   // Oldest due first; among equals, the first queued (ids are time-ordered).
   return rows.sort(

@@ -13,12 +13,13 @@ import {
   type TokenKind,
 } from "@herald/core/messages/tracking";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
-import type { MessageRow } from "../db/messages.sql.ts";
+import type { MessageRow, SendingRow } from "../db/messages.sql.ts";
 import type { Logger } from "../logger.ts";
 import { HttpSmsProvider } from "../providers/http-sms.ts";
 import { OutboxProvider } from "../providers/outbox.ts";
 import type { Provider } from "../providers/provider.ts";
-import { SmtpProvider } from "../providers/smtp.ts";
+import type { SmtpOptions } from "../providers/smtp.ts";
+import { ThreadedSmtpProvider } from "../providers/smtp-thread.ts";
 import { TelegramProvider } from "../providers/telegram.ts";
 import { TwilioProvider } from "../providers/twilio.ts";
 import { WebhookProvider } from "../providers/webhook.ts";
@@ -69,7 +70,7 @@ export function trackingUrl(
 
 /** Renders a row's content and adds tracking; throws DomainError when content is impossible. */
 export async function prepareMessage(
-  row: MessageRow,
+  row: SendingRow,
   settings: WorkspaceSettings,
   deps: Pick<SenderDeps, "publicUrl" | "secrets" | "renderer">,
 ): Promise<Prepared> {
@@ -255,7 +256,7 @@ export class ProviderSet {
 }
 
 type ProviderConfig =
-  | { kind: "smtp"; options: ConstructorParameters<typeof SmtpProvider>[0] }
+  | { kind: "smtp"; options: SmtpOptions }
   | { kind: "twilio"; options: ConstructorParameters<typeof TwilioProvider>[0] }
   | {
       kind: "http-sms";
@@ -274,7 +275,7 @@ type ProviderConfig =
 function build(config: ProviderConfig): Provider {
   switch (config.kind) {
     case "smtp":
-      return new SmtpProvider(config.options);
+      return new ThreadedSmtpProvider(config.options);
     case "twilio":
       return new TwilioProvider(config.options);
     case "http-sms":

@@ -31,6 +31,7 @@ import {
   toMessage,
   upsertSuppression,
   type MessageRow,
+  type SendingRow,
 } from "../db/messages.sql.ts";
 import type { SendOutcome } from "../providers/provider.ts";
 import { appendProfileEvents } from "./ingest-writer.ts";
@@ -462,7 +463,7 @@ export const messagingMerges: EventHandler = {
 
 /** A provider's answer about a message, for `applySendEffect`. */
 export type SendEffect = {
-  row: MessageRow;
+  row: SendingRow;
   outcome: SendOutcome;
   /** Push endpoints the push service said are gone. */
   gone: string[];

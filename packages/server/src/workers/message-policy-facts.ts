@@ -11,7 +11,7 @@ import {
   countMarketingSince,
   findSuppressions,
   type ClaimedRow,
-  type MessageRow,
+  type SendingRow,
   type RecipientRow,
 } from "../db/messages.sql.ts";
 
@@ -29,13 +29,13 @@ export async function gatherPolicyFacts(
   settings: WorkspaceSettings,
   now: Date,
 ): Promise<{
-  decide(row: MessageRow): { address: string | undefined; decision: Decision };
-  counted(row: MessageRow): void;
+  decide(row: SendingRow): { address: string | undefined; decision: Decision };
+  counted(row: SendingRow): void;
 }> {
   const recipients = new Map<string, RecipientRow>();
   for (const row of rows)
     if (row.recipientFacts) recipients.set(row.profile_id, row.recipientFacts);
-  const addressOf = (row: MessageRow) =>
+  const addressOf = (row: SendingRow) =>
     addressFor(row, recipients.get(row.profile_id));
 
   const suppressions = new Map<
@@ -61,7 +61,7 @@ export async function gatherPolicyFacts(
     suppressions.set(channel, new Map([...known, ...found]));
   }
   const cap = settings.frequencyCap;
-  const capped = (r: MessageRow) =>
+  const capped = (r: SendingRow) =>
     !r.transactional && r.obey_frequency_cap && r.channel !== "webhook";
   const sentInWindow = cap
     ? await countMarketingSince(
@@ -147,7 +147,7 @@ export async function gatherPolicyFacts(
 
 /** Where a message goes: the row's explicit address, else the profile's for the channel. */
 export function addressFor(
-  row: MessageRow,
+  row: SendingRow,
   p: RecipientRow | undefined,
 ): string | undefined {
   if (row.to_address) return row.to_address;

@@ -29,6 +29,7 @@ import {
   type ClaimUpdate,
   type ClaimedRow,
   type MessageRow,
+  type SendingRow,
   type SendResult,
 } from "../db/messages.sql.ts";
 import type { Logger } from "../logger.ts";
@@ -74,6 +75,14 @@ const firstClaim = 20;
 /** Outcomes recorded per transaction at most (and recorded sooner when idle). */
 const recordBatch = 100;
 const leaseMs = 2 * 60_000;
+/** Sends in flight at once per provider, unless the workspace's limits say otherwise. */
+const defaultConcurrency: Record<MessageChannel, number> = {
+  email: 10,
+  sms: 10,
+  push: 20,
+  telegram: 10,
+  webhook: 10,
+};
 const sweepEveryMs = 30_000;
 
 /** How the sender is configured by the composition root. */
@@ -235,7 +244,7 @@ export class MessageSender implements Worker {
     }
     // A provider not seen yet starts small: its first batch waits on new connections.
     const limit = slots.length === 0 ? firstClaim : Math.min(claimBatch, room);
-    const launched: { row: MessageRow; slot: Slot }[] = [];
+    const launched: { row: SendingRow; slot: Slot }[] = [];
     const claimed = await this.#d.db
       .tx(async (tx) => {
         if (pending.length > 0) await this.#recordIn(tx, pending, now);
@@ -277,8 +286,9 @@ export class MessageSender implements Worker {
   }
 
   #defaultConcurrency(key: string): number {
-    const channel = key.split("/")[1] as MessageChannel;
-    return { email: 10, sms: 10, push: 20, telegram: 10, webhook: 10 }[channel];
+    return defaultConcurrency[
+      key.slice(key.lastIndexOf("/") + 1) as MessageChannel
+    ];
   }
 
   async #slot(
@@ -339,11 +349,11 @@ export class MessageSender implements Worker {
     workspaceId: string,
     rows: ClaimedRow[],
     now: Date,
-  ): Promise<{ row: MessageRow; slot: Slot }[]> {
+  ): Promise<{ row: SendingRow; slot: Slot }[]> {
     const settings = await this.#d.settings.get(workspaceId, tx);
     const judge = await gatherPolicyFacts(tx, workspaceId, rows, settings, now);
     const updates: ClaimUpdate[] = [];
-    const launch: { row: MessageRow; slot: Slot }[] = [];
+    const launch: { row: SendingRow; slot: Slot }[] = [];
     for (const row of rows) {
       const { address, decision } = judge.decide(row);
       const base = {
@@ -412,7 +422,7 @@ export class MessageSender implements Worker {
     return launch;
   }
 
-  #launch(row: MessageRow, slot: Slot): void {
+  #launch(row: SendingRow, slot: Slot): void {
     const task = this.#send(row, slot)
       .catch((error: unknown) => {
         // A bug, not a provider answer: keep the row visible instead of retrying blindly.
@@ -451,7 +461,7 @@ export class MessageSender implements Worker {
     else slot.running--;
   }
 
-  async #send(row: MessageRow, slot: Slot): Promise<void> {
+  async #send(row: SendingRow, slot: Slot): Promise<void> {
     const settings = await this.#d.settings.get(row.workspace_id);
     let prepared;
     try {
@@ -548,7 +558,7 @@ export class MessageSender implements Worker {
 
   /** Buffers an outcome for recording; records at once when the buffer is full. */
   #push(
-    row: MessageRow,
+    row: SendingRow,
     slot: Slot,
     outcome: SendOutcome,
     prepared:
@@ -743,7 +753,7 @@ function limitsOf(settings: MessagingSettings, channel: MessageChannel) {
 
 /** How the ledger records a provider's answer: sent, queued again after a backoff, or failed. */
 export function outcomeResult(
-  row: MessageRow,
+  row: SendingRow,
   outcome: SendOutcome,
   prepared:
     | { content: unknown; links: string[]; templateVersion: number | null }
