@@ -11,7 +11,10 @@ export const eventPartitions = 16;
 /** The channel notified when events are committed. */
 export const eventsChannel = "herald_events";
 
-/** The partition of a profile's events: from the random tail of its UUID. */
+/**
+ * The partition of a profile's events: from the random tail of its UUID (with 16
+ * partitions, its last hex digit; `storeIngested` computes it so in SQL).
+ */
 export function partitionOf(profileId: string): number {
   return Number.parseInt(profileId.slice(-8), 16) % eventPartitions;
 }
@@ -72,7 +75,25 @@ export async function insertEvents(
   events: (IncomingEvent & { profileId: string })[],
 ): Promise<Set<string>> {
   if (events.length === 0) return new Set();
-  const rows = events.map((e) => ({
+  const inserted = await tx.query<{ message_id: string }>(
+    `insert into events (workspace_id, message_id, partition, profile_id, type, name, user_id, anonymous_id,
+                         properties, traits, context, integrations, timestamp, received_at, source, silent)
+     select $1, r.message_id, r.partition, r.profile_id, r.type, r.name, r.user_id, r.anonymous_id,
+            coalesce(r.properties, '{}'::jsonb), r.traits, coalesce(r.context, '{}'::jsonb), r.integrations, r.timestamp, r.received_at,
+            r.source, r.silent
+       from jsonb_to_recordset($2::jsonb) as r(message_id text, partition smallint, profile_id uuid, type text,
+            name text, user_id text, anonymous_id text, properties jsonb, traits jsonb, context jsonb,
+            integrations jsonb, timestamp timestamptz, received_at timestamptz, source text, silent boolean)
+     on conflict (workspace_id, message_id) do nothing
+     returning message_id`,
+    [workspaceId, JSON.stringify(eventRows(events))],
+  );
+  return new Set(inserted.map((row) => row.message_id));
+}
+
+/** Events as the rows `jsonb_to_recordset` reads in the inserts of events. */
+export function eventRows(events: (IncomingEvent & { profileId: string })[]) {
+  return events.map((e) => ({
     message_id: e.messageId,
     partition: partitionOf(e.profileId),
     profile_id: e.profileId,
@@ -89,20 +110,6 @@ export async function insertEvents(
     source: e.source,
     silent: e.silent,
   }));
-  const inserted = await tx.query<{ message_id: string }>(
-    `insert into events (workspace_id, message_id, partition, profile_id, type, name, user_id, anonymous_id,
-                         properties, traits, context, integrations, timestamp, received_at, source, silent)
-     select $1, r.message_id, r.partition, r.profile_id, r.type, r.name, r.user_id, r.anonymous_id,
-            coalesce(r.properties, '{}'::jsonb), r.traits, coalesce(r.context, '{}'::jsonb), r.integrations, r.timestamp, r.received_at,
-            r.source, r.silent
-       from jsonb_to_recordset($2::jsonb) as r(message_id text, partition smallint, profile_id uuid, type text,
-            name text, user_id text, anonymous_id text, properties jsonb, traits jsonb, context jsonb,
-            integrations jsonb, timestamp timestamptz, received_at timestamptz, source text, silent boolean)
-     on conflict (workspace_id, message_id) do nothing
-     returning message_id`,
-    [workspaceId, JSON.stringify(rows)],
-  );
-  return new Set(inserted.map((row) => row.message_id));
 }
 
 /** Where a partition's processing stands: the last event processed. */

@@ -23,21 +23,20 @@ export async function insertIngestErrors(
     `insert into ingest_errors (workspace_id, received_at, source, endpoint, batch_index, message_id, reason, payload)
      select $1, $2, r.source, r.endpoint, r.batch_index, r.message_id, r.reason, r.payload
        from jsonb_to_recordset($3::jsonb) as r(source text, endpoint text, batch_index int, message_id text, reason text, payload text)`,
-    [
-      workspaceId,
-      at,
-      JSON.stringify(
-        errors.map((e) => ({
-          source: e.source,
-          endpoint: e.endpoint,
-          batch_index: e.batchIndex,
-          message_id: e.messageId,
-          reason: e.reason,
-          payload: e.payload,
-        })),
-      ),
-    ],
+    [workspaceId, at, JSON.stringify(ingestErrorRows(errors))],
   );
+}
+
+/** Refused events as the rows `jsonb_to_recordset` reads in the inserts of ingest errors. */
+export function ingestErrorRows(errors: IngestError[]) {
+  return errors.map((e) => ({
+    source: e.source,
+    endpoint: e.endpoint,
+    batch_index: e.batchIndex,
+    message_id: e.messageId,
+    reason: e.reason,
+    payload: e.payload,
+  }));
 }
 
 /** A page of refused events, newest first. */

@@ -3,18 +3,19 @@ import type { Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
 import type { IncomingEvent } from "@herald/core/events/event";
 import { uuidv7 } from "@herald/core/ids";
-import { assignProfiles } from "@herald/core/identity/assign-profiles";
+import {
+  assignProfiles,
+  type AssignmentPlan,
+} from "@herald/core/identity/assign-profiles";
 import {
   identifierKey,
   type Identifier,
 } from "@herald/core/identity/identifiers";
-import type { Database, Tx } from "../db/database.ts";
+import type { Database, Queryable, Tx } from "../db/database.ts";
+import { storeIngested } from "../db/ingest.sql.ts";
 import { eventsChannel, insertEvents } from "../db/events.sql.ts";
 import { findOwners, insertIdentities } from "../db/identities.sql.ts";
-import {
-  insertIngestErrors,
-  type IngestError,
-} from "../db/ingest-errors.sql.ts";
+import type { IngestError } from "../db/ingest-errors.sql.ts";
 import { deleteProfiles, insertProfiles } from "../db/profiles.sql.ts";
 import type { Logger } from "../logger.ts";
 
@@ -24,7 +25,10 @@ import type { Logger } from "../logger.ts";
  * Requests hand their validated events to `write()`, which resolves only after the
  * transaction holding them has committed. Writes that arrive while a flush is running
  * wait and go together in the next one (group commit): one event alone commits at once,
- * a thousand concurrent requests commit in a handful of transactions. On PostgreSQL up to
+ * a thousand concurrent requests commit in a handful of transactions. A flush is one
+ * lookup of the identifiers and one statement that writes it all (`storeIngested`): with
+ * the event loop busy serving requests, every round trip waits its turn, so the fewer
+ * the better. On PostgreSQL up to
  * `concurrency` flushes run at once (lanes), so the server's cores share the work; their
  * inserts go in key order, so two lanes cannot deadlock on the same new identifier.
  *
@@ -53,6 +57,24 @@ type Pending = {
   reject: (error: unknown) => void;
 };
 
+/** Each event's profile: the owner of its identifiers known now, or a new one. */
+async function planProfiles(
+  q: Queryable,
+  workspaceId: string,
+  items: IngestItem[],
+  now: Date,
+): Promise<AssignmentPlan> {
+  const unique = new Map<string, Identifier>();
+  for (const item of items)
+    for (const id of item.identifiers) unique.set(identifierKey(id), id);
+  const owners = await findOwners(q, workspaceId, [...unique.values()]);
+  return assignProfiles(
+    items.map((item) => item.identifiers),
+    owners,
+    () => uuidv7(now),
+  );
+}
+
 /**
  * Stores events in an open transaction: finds or makes each event's profile (ingest never
  * merges; the event processor does) and inserts the events, skipping message ids already
@@ -65,15 +87,7 @@ export async function appendEvents(
   now: Date,
 ): Promise<Set<string>> {
   if (items.length === 0) return new Set();
-  const unique = new Map<string, Identifier>();
-  for (const item of items)
-    for (const id of item.identifiers) unique.set(identifierKey(id), id);
-  const owners = await findOwners(tx, workspaceId, [...unique.values()]);
-  const plan = assignProfiles(
-    items.map((item) => item.identifiers),
-    owners,
-    () => uuidv7(now),
-  );
+  const plan = await planProfiles(tx, workspaceId, items, now);
   await insertProfiles(tx, workspaceId, plan.newProfiles, now);
   const inserted = await insertIdentities(
     tx,
@@ -238,11 +252,30 @@ export class IngestWriter {
     }
   }
 
-  /** Runs a flush's transaction, again if it lost a deadlock to another lane. */
-  async #commit<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+  /**
+   * Stores one workspace's share of a flush: looks its identifiers up, then writes it
+   * all in one statement (`storeIngested`), two round trips in all; again if that
+   * statement loses a deadlock to another lane.
+   */
+  async #store(
+    workspaceId: string,
+    items: IngestItem[],
+    errors: IngestError[],
+    now: Date,
+  ): Promise<Set<string>> {
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.#db.tx(fn);
+        const plan = await planProfiles(this.#db, workspaceId, items, now);
+        return await storeIngested(this.#db, {
+          workspaceId,
+          newIdentities: plan.newIdentities,
+          events: items.map((item, i) => ({
+            ...item.event,
+            profileId: plan.profileIds[i] ?? "",
+          })),
+          errors,
+          at: now,
+        });
       } catch (error) {
         const code = (error as { code?: string }).code;
         if (attempt >= 3 || (code !== "40P01" && code !== "40001")) throw error;
@@ -258,27 +291,26 @@ export class IngestWriter {
         ...(byWorkspace.get(pending.workspaceId) ?? []),
         pending,
       ]);
-    try {
-      const stored = await this.#commit(async (tx) => {
-        const result = new Map<string, Set<string>>();
-        for (const [workspaceId, writes] of byWorkspace) {
-          const items = writes.flatMap((w) => w.items);
-          result.set(
-            workspaceId,
-            await appendEvents(tx, workspaceId, items, now),
-          );
-          await insertIngestErrors(
-            tx,
-            workspaceId,
-            writes.flatMap((w) => w.errors),
-            now,
-          );
-        }
-        return result;
-      });
-      this.#flushSize.observe(events);
-      for (const pending of batch) {
-        const inserted = stored.get(pending.workspaceId) ?? new Set<string>();
+    this.#flushSize.observe(events);
+    // Each workspace's events are a statement (or transaction) of their own.
+    for (const [workspaceId, writes] of byWorkspace) {
+      let inserted: Set<string>;
+      try {
+        inserted = await this.#store(
+          workspaceId,
+          writes.flatMap((w) => w.items),
+          writes.flatMap((w) => w.errors),
+          now,
+        );
+      } catch (error) {
+        this.#logger.error(
+          { err: error, events, workspaceId },
+          "storing ingested events failed",
+        );
+        for (const pending of writes) pending.reject(error);
+        continue;
+      }
+      for (const pending of writes) {
         // A message id sent twice in one write is stored once; count it once.
         const ids = new Set(pending.items.map((item) => item.event.messageId));
         let count = 0;
@@ -291,9 +323,6 @@ export class IngestWriter {
         this.#ingested.inc({ result: "duplicate" }, result.duplicates);
         pending.resolve(result);
       }
-    } catch (error) {
-      this.#logger.error({ err: error, events }, "ingest transaction failed");
-      for (const pending of batch) pending.reject(error);
     }
   }
 }

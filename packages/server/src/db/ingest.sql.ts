@@ -1,0 +1,96 @@
+import type { IncomingEvent } from "@herald/core/events/event";
+import type { Identifier } from "@herald/core/identity/identifiers";
+import type { Database } from "./database.ts";
+import { eventRows, eventsChannel } from "./events.sql.ts";
+import { ingestErrorRows, type IngestError } from "./ingest-errors.sql.ts";
+
+/** What `storeIngested` writes: the new profiles' identifiers, the events, the refusals. */
+export interface IngestWrite {
+  workspaceId: string;
+  /** The identifiers of profiles to create, strongest first for each profile. */
+  newIdentities: (Identifier & { profileId: string })[];
+  events: (IncomingEvent & { profileId: string })[];
+  errors: IngestError[];
+  at: Date;
+}
+
+/**
+ * Stores an ingest flush in one statement, which is a transaction of its own: one round
+ * trip where `begin`, four inserts, the notification and `commit` would be seven. The
+ * new profiles, their identifiers, the events (skipping message ids already stored) and
+ * the refused events' log rows go in together, and `herald_events` is notified when an
+ * event was stored.
+ *
+ * Another writer may have taken one of the new identifiers since the caller looked them
+ * up (two requests of one shopper in two flushes at once). `on conflict do update` then
+ * returns that writer's profile (it sees rows committed after the statement began, where
+ * a select would not): a planned profile that won none of its identifiers is not created,
+ * and its events go to the owner of its strongest identifier. A profile that won some
+ * keeps them and its events; the event processor links the rest as for any event that
+ * carries two profiles' identifiers. Returns the message ids inserted.
+ */
+export async function storeIngested(
+  db: Database,
+  write: IngestWrite,
+): Promise<Set<string>> {
+  const ids = write.newIdentities;
+  const [row] = await db.query<{ stored: string[] | null }>(
+    `with planned as (
+       select * from unnest($3::text[], $4::text[], $5::uuid[]) with ordinality as x(type, value, profile_id, n)
+     ), owners as (
+       insert into identities as i (workspace_id, type, value, profile_id, created_at, last_seen_at)
+       select $1, type, value, profile_id, $2, $2 from planned
+        order by type, value -- one lock order for concurrent writers
+       on conflict (workspace_id, type, value) do update set last_seen_at = excluded.last_seen_at
+       returning i.type, i.value, i.profile_id
+     ), won as (
+       select distinct p.profile_id from planned p
+         join owners o on o.type = p.type and o.value = p.value and o.profile_id = p.profile_id
+     ), moved as (
+       select distinct on (p.profile_id) p.profile_id as planned, o.profile_id as owner
+         from planned p join owners o on o.type = p.type and o.value = p.value
+        where p.profile_id not in (select profile_id from won)
+        order by p.profile_id, p.n
+     ), new_profiles as (
+       insert into profiles (workspace_id, id, created_at, updated_at)
+       select $1, profile_id, $2, $2 from won
+     ), stored as (
+       insert into events (workspace_id, message_id, partition, profile_id, type, name, user_id, anonymous_id,
+                           properties, traits, context, integrations, timestamp, received_at, source, silent)
+       -- partitionOf() in SQL: a profile's partition is the last hex digit of its id.
+       select $1, r.message_id,
+              case when m.owner is null then r.partition
+                   else (position(right(m.owner::text, 1) in '0123456789abcdef') - 1)::smallint end,
+              coalesce(m.owner, r.profile_id), r.type, r.name, r.user_id, r.anonymous_id,
+              coalesce(r.properties, '{}'::jsonb), r.traits, coalesce(r.context, '{}'::jsonb), r.integrations,
+              r.timestamp, r.received_at, r.source, r.silent
+         from jsonb_to_recordset($6::jsonb) as r(message_id text, partition smallint, profile_id uuid, type text,
+              name text, user_id text, anonymous_id text, properties jsonb, traits jsonb, context jsonb,
+              integrations jsonb, timestamp timestamptz, received_at timestamptz, source text, silent boolean)
+         left join moved m on m.planned = r.profile_id
+       on conflict (workspace_id, message_id) do nothing
+       returning message_id
+     ), refused as (
+       insert into ingest_errors (workspace_id, received_at, source, endpoint, batch_index, message_id, reason, payload)
+       select $1, $2, r.source, r.endpoint, r.batch_index, r.message_id, r.reason, r.payload
+         from jsonb_to_recordset($7::jsonb) as r(source text, endpoint text, batch_index int, message_id text,
+              reason text, payload text)
+     )
+     select (select array_agg(message_id) from stored) as stored,
+            (select pg_notify($8, '') from stored limit 1) as notified`,
+    [
+      write.workspaceId,
+      write.at,
+      ids.map((id) => id.type),
+      ids.map((id) => id.value),
+      ids.map((id) => id.profileId),
+      JSON.stringify(eventRows(write.events)),
+      JSON.stringify(ingestErrorRows(write.errors)),
+      eventsChannel,
+    ],
+  );
+  const stored = new Set(row?.stored ?? []);
+  // The embedded database's listeners are in-process: pg_notify reaches none of them.
+  if (stored.size > 0 && db.kind === "pglite") await db.notify(eventsChannel);
+  return stored;
+}
