@@ -75,9 +75,14 @@ const firstClaim = 20;
 /** Outcomes recorded per transaction at most (and recorded sooner when idle). */
 const recordBatch = 100;
 const leaseMs = 2 * 60_000;
-/** Sends in flight at once per provider, unless the workspace's limits say otherwise. */
+/**
+ * Sends in flight at once per provider, unless the workspace's limits say otherwise.
+ * Email's keep about five messages queued per SMTP connection (a pool of five) in the
+ * SMTP thread, enough to ride out the main thread's pauses (an embedded-database
+ * transaction holds it) without a connection going idle.
+ */
 const defaultConcurrency: Record<MessageChannel, number> = {
-  email: 10,
+  email: 25,
   sms: 10,
   push: 20,
   telegram: 10,
