@@ -31,7 +31,7 @@ import { updateSettings } from "../../packages/server/src/db/settings.sql.ts";
 import { workspaceStore } from "../../packages/server/src/db/workspaces.sql.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { tempDataDir } from "../../packages/server/src/testing/herald-process.ts";
-import type { MessageRow } from "../../packages/server/src/db/messages.sql.ts";
+import type { SendingRow } from "../../packages/server/src/db/messages.sql.ts";
 import {
   prepareMessage,
   templatesUnavailable,
@@ -111,9 +111,10 @@ async function heraldMails(
   const mails: Mail[] = [];
   for (let i = 0; i < n; i++) {
     const id = uuidv7(new Date());
-    const row = {
+    const row: SendingRow = {
       workspace_id: workspaceId,
       id,
+      profile_id: id,
       channel: "email",
       transactional: false,
       source: { kind: "campaign", campaignId: "bench", campaignName: "Spring" },
@@ -121,7 +122,18 @@ async function heraldMails(
       template_id: null,
       template_version: null,
       inline_content: { subject, html, text },
-    } as unknown as MessageRow;
+      data: {},
+      list_id: null,
+      obey_frequency_cap: true,
+      obey_quiet_hours: true,
+      to_address: `bare${i}@bench.example`,
+      status: "sending",
+      reason: null,
+      decision_step: null,
+      send_at: new Date(),
+      attempts: 0,
+      recipient: `bare${i}@bench.example`,
+    };
     const prepared = await prepareMessage(
       row,
       { email: { fromEmail: "news@shop.example", fromName: "Shop" } },

@@ -76,22 +76,39 @@ export async function insertEvents(
 ): Promise<Set<string>> {
   if (events.length === 0) return new Set();
   const inserted = await tx.query<{ message_id: string }>(
-    `insert into events (workspace_id, message_id, partition, profile_id, type, name, user_id, anonymous_id,
-                         properties, traits, context, integrations, timestamp, received_at, source, silent)
-     select $1, r.message_id, r.partition, r.profile_id, r.type, r.name, r.user_id, r.anonymous_id,
-            coalesce(r.properties, '{}'::jsonb), r.traits, coalesce(r.context, '{}'::jsonb), r.integrations, r.timestamp, r.received_at,
-            r.source, r.silent
-       from jsonb_to_recordset($2::jsonb) as r(message_id text, partition smallint, profile_id uuid, type text,
-            name text, user_id text, anonymous_id text, properties jsonb, traits jsonb, context jsonb,
-            integrations jsonb, timestamp timestamptz, received_at timestamptz, source text, silent boolean)
-     on conflict (workspace_id, message_id) do nothing
-     returning message_id`,
+    insertEventRows({ workspace: "$1", rows: "$2" }),
     [workspaceId, JSON.stringify(eventRows(events))],
   );
   return new Set(inserted.map((row) => row.message_id));
 }
 
-/** Events as the rows `jsonb_to_recordset` reads in the inserts of events. */
+/**
+ * The insert of `eventRows` (the JSON in parameter `rows`) into events for `workspace`,
+ * skipping message ids already stored and returning those inserted. `profileId` and
+ * `partition` (SQL over the rows `r`, and whatever `join` adds) let a caller place events
+ * on another profile than the one planned.
+ */
+export function insertEventRows(p: {
+  workspace: string;
+  rows: string;
+  profileId?: string;
+  partition?: string;
+  join?: string;
+}): string {
+  return `insert into events (workspace_id, message_id, partition, profile_id, type, name, user_id, anonymous_id,
+                         properties, traits, context, integrations, timestamp, received_at, source, silent)
+     select ${p.workspace}, r.message_id, ${p.partition ?? "r.partition"}, ${p.profileId ?? "r.profile_id"},
+            r.type, r.name, r.user_id, r.anonymous_id, coalesce(r.properties, '{}'::jsonb), r.traits,
+            coalesce(r.context, '{}'::jsonb), r.integrations, r.timestamp, r.received_at, r.source, r.silent
+       from jsonb_to_recordset(${p.rows}::jsonb) as r(message_id text, partition smallint, profile_id uuid, type text,
+            name text, user_id text, anonymous_id text, properties jsonb, traits jsonb, context jsonb,
+            integrations jsonb, timestamp timestamptz, received_at timestamptz, source text, silent boolean)
+            ${p.join ?? ""}
+     on conflict (workspace_id, message_id) do nothing
+     returning message_id`;
+}
+
+/** Events as the rows `jsonb_to_recordset` reads in `insertEventRows`. */
 export function eventRows(events: (IncomingEvent & { profileId: string })[]) {
   return events.map((e) => ({
     message_id: e.messageId,

@@ -20,14 +20,24 @@ export async function insertIngestErrors(
 ): Promise<void> {
   if (errors.length === 0) return;
   await tx.query(
-    `insert into ingest_errors (workspace_id, received_at, source, endpoint, batch_index, message_id, reason, payload)
-     select $1, $2, r.source, r.endpoint, r.batch_index, r.message_id, r.reason, r.payload
-       from jsonb_to_recordset($3::jsonb) as r(source text, endpoint text, batch_index int, message_id text, reason text, payload text)`,
+    insertIngestErrorRows({ workspace: "$1", at: "$2", rows: "$3" }),
     [workspaceId, at, JSON.stringify(ingestErrorRows(errors))],
   );
 }
 
-/** Refused events as the rows `jsonb_to_recordset` reads in the inserts of ingest errors. */
+/** The insert of `ingestErrorRows` (the JSON in parameter `rows`) into ingest_errors. */
+export function insertIngestErrorRows(p: {
+  workspace: string;
+  at: string;
+  rows: string;
+}): string {
+  return `insert into ingest_errors (workspace_id, received_at, source, endpoint, batch_index, message_id, reason, payload)
+     select ${p.workspace}, ${p.at}, r.source, r.endpoint, r.batch_index, r.message_id, r.reason, r.payload
+       from jsonb_to_recordset(${p.rows}::jsonb) as r(source text, endpoint text, batch_index int, message_id text,
+            reason text, payload text)`;
+}
+
+/** Refused events as the rows `jsonb_to_recordset` reads in `insertIngestErrorRows`. */
 export function ingestErrorRows(errors: IngestError[]) {
   return errors.map((e) => ({
     source: e.source,

@@ -1,8 +1,12 @@
 import type { IncomingEvent } from "@herald/core/events/event";
 import type { Identifier } from "@herald/core/identity/identifiers";
 import type { Database } from "./database.ts";
-import { eventRows, eventsChannel } from "./events.sql.ts";
-import { ingestErrorRows, type IngestError } from "./ingest-errors.sql.ts";
+import { eventRows, eventsChannel, insertEventRows } from "./events.sql.ts";
+import {
+  ingestErrorRows,
+  insertIngestErrorRows,
+  type IngestError,
+} from "./ingest-errors.sql.ts";
 
 /** What `storeIngested` writes: the new profiles' identifiers, the events, the refusals. */
 export interface IngestWrite {
@@ -55,26 +59,17 @@ export async function storeIngested(
        insert into profiles (workspace_id, id, created_at, updated_at)
        select $1, profile_id, $2, $2 from won
      ), stored as (
-       insert into events (workspace_id, message_id, partition, profile_id, type, name, user_id, anonymous_id,
-                           properties, traits, context, integrations, timestamp, received_at, source, silent)
-       -- partitionOf() in SQL: a profile's partition is the last hex digit of its id.
-       select $1, r.message_id,
-              case when m.owner is null then r.partition
-                   else (position(right(m.owner::text, 1) in '0123456789abcdef') - 1)::smallint end,
-              coalesce(m.owner, r.profile_id), r.type, r.name, r.user_id, r.anonymous_id,
-              coalesce(r.properties, '{}'::jsonb), r.traits, coalesce(r.context, '{}'::jsonb), r.integrations,
-              r.timestamp, r.received_at, r.source, r.silent
-         from jsonb_to_recordset($6::jsonb) as r(message_id text, partition smallint, profile_id uuid, type text,
-              name text, user_id text, anonymous_id text, properties jsonb, traits jsonb, context jsonb,
-              integrations jsonb, timestamp timestamptz, received_at timestamptz, source text, silent boolean)
-         left join moved m on m.planned = r.profile_id
-       on conflict (workspace_id, message_id) do nothing
-       returning message_id
+       ${insertEventRows({
+         workspace: "$1",
+         rows: "$6",
+         profileId: "coalesce(m.owner, r.profile_id)",
+         // partitionOf() in SQL: a profile's partition is the last hex digit of its id.
+         partition: `case when m.owner is null then r.partition
+                          else (position(right(m.owner::text, 1) in '0123456789abcdef') - 1)::smallint end`,
+         join: "left join moved m on m.planned = r.profile_id",
+       })}
      ), refused as (
-       insert into ingest_errors (workspace_id, received_at, source, endpoint, batch_index, message_id, reason, payload)
-       select $1, $2, r.source, r.endpoint, r.batch_index, r.message_id, r.reason, r.payload
-         from jsonb_to_recordset($7::jsonb) as r(source text, endpoint text, batch_index int, message_id text,
-              reason text, payload text)
+       ${insertIngestErrorRows({ workspace: "$1", at: "$2", rows: "$7" })}
      )
      select (select array_agg(message_id) from stored) as stored,
             (select pg_notify($8, '') from stored limit 1) as notified`,

@@ -175,10 +175,6 @@ export async function insertMessage(
   return { row: existing, created: false };
 }
 
-/**
- * A claimed row, with what it was before the claim (to put it back) and what the policy
- * needs of its profile (undefined when the profile is gone).
- */
 /** The columns of a ledger row the sender works with (a claim returns only these). */
 const sendingColumns = [
   "workspace_id",
@@ -207,6 +203,10 @@ const sendingColumns = [
 /** A ledger row as the sender holds it while sending. */
 export type SendingRow = Pick<MessageRow, (typeof sendingColumns)[number]>;
 
+/**
+ * A claimed row, with what it was before the claim (to put it back) and what the policy
+ * needs of its profile (undefined when the profile is gone).
+ */
 export type ClaimedRow = SendingRow & {
   old_status: MessageStatus;
   old_first_sending_at: Date | null;

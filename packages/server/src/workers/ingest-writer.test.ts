@@ -35,16 +35,21 @@ function items(count: number, prefix: string, now: Date): IngestItem[] {
 
 describeOnDatabases("ingest writer", (db) => {
   const clock = new ManualClock("2026-06-01T10:00:00Z");
+  const newWriter = (
+    options: Partial<ConstructorParameters<typeof IngestWriter>[0]> = {},
+  ) =>
+    new IngestWriter({
+      db: db(),
+      clock,
+      logger: silentLogger,
+      registry: new Registry(),
+      ...options,
+    });
 
   it("commits many concurrent requests in a few transactions, each resolved after its commit", async () => {
     const ws = await createTestWorkspace(db(), clock);
     const registry = new Registry();
-    const writer = new IngestWriter({
-      db: db(),
-      clock,
-      logger: silentLogger,
-      registry,
-    });
+    const writer = newWriter({ registry });
     const writes = Array.from({ length: 200 }, (_, i) =>
       writer.write(ws.id, items(1, `r${i}`, clock.now())),
     );
@@ -72,12 +77,7 @@ describeOnDatabases("ingest writer", (db) => {
 
   it("wakes the event processor once the events are committed", async () => {
     const ws = await createTestWorkspace(db(), clock);
-    const writer = new IngestWriter({
-      db: db(),
-      clock,
-      logger: silentLogger,
-      registry: new Registry(),
-    });
+    const writer = newWriter();
     let heard = 0;
     const unlisten = await db().listen(eventsChannel, () => heard++);
     try {
@@ -92,13 +92,7 @@ describeOnDatabases("ingest writer", (db) => {
 
   it("refuses writes as rate-limited when too much waits, storing none of them", async () => {
     const ws = await createTestWorkspace(db(), clock);
-    const writer = new IngestWriter({
-      db: db(),
-      clock,
-      logger: silentLogger,
-      registry: new Registry(),
-      maxQueuedEvents: 5,
-    });
+    const writer = newWriter({ maxQueuedEvents: 5 });
     await assert.rejects(
       writer.write(ws.id, items(10, "big", clock.now())),
       (error: unknown) => isDomainError(error, "rate_limited"),
