@@ -23,6 +23,7 @@ import { FlowEngine } from "./workers/flow-engine.ts";
 import { FlowScheduler } from "./workers/flow-scheduler.ts";
 import { FlowTriggers } from "./workers/flow-triggers.ts";
 import { eraseRuns, exportRuns } from "./db/flows.sql.ts";
+import { IngestResolver } from "./workers/ingest-resolver.ts";
 import { IngestWriter } from "./workers/ingest-writer.ts";
 import { SettingsCache } from "./workers/settings-cache.ts";
 import { SegmentComputer } from "./workers/segment-computer.ts";
@@ -66,6 +67,7 @@ export interface Herald {
   readonly clock: Clock;
   readonly app: App;
   readonly ingest: IngestWriter;
+  readonly resolver: IngestResolver;
   readonly processor: EventProcessor;
   readonly flows: { engine: FlowEngine; scheduler: FlowScheduler };
   /** Segments: bulk computation of new and edited segments, and membership timers. */
@@ -159,6 +161,12 @@ export async function startHerald(
       logger,
       registry: metrics.registry,
     });
+    const resolver = new IngestResolver({
+      db,
+      clock,
+      logger,
+      registry: metrics.registry,
+    });
     const personalData: PersonalData[] = [];
     const profiles = profileStore(db, clock, personalData);
     const processor = new EventProcessor({
@@ -220,6 +228,7 @@ export async function startHerald(
       timers: new SegmentTimers({ db, clock, logger }),
     };
     const workers: Worker[] = [
+      resolver,
       processor,
       sender,
       flowScheduler,
@@ -267,6 +276,7 @@ export async function startHerald(
       clock,
       app: started,
       ingest,
+      resolver,
       processor,
       flows: { engine: flowEngine, scheduler: flowScheduler },
       segments,

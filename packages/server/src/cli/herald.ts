@@ -12,6 +12,7 @@ import { openStorage, startHerald } from "../main.ts";
 import { callControl, OperationError, type Progress } from "./control.ts";
 import type { ImportSummary } from "./import-csv.ts";
 import { runOperation } from "./operations.ts";
+import { isCopy, runAsCopy, superviseCopies } from "./processes.ts";
 
 /**
  * `herald`, the operator's command line. Commands that need the database open it
@@ -28,6 +29,13 @@ function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535)
     throw new InvalidArgumentError("a port is a number from 0 to 65535");
+  return n;
+}
+
+function processCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 64)
+    throw new InvalidArgumentError("a number of processes from 1 to 64");
   return n;
 }
 
@@ -142,12 +150,26 @@ program
       .default("all"),
   )
   .option("--port <port>", "HTTP port (default: PORT or 3000)", port)
-  .action(async (options: { role: Role; port?: number }) => {
+  .option(
+    "--processes <n>",
+    "server processes sharing the port, one per core for the most HTTP throughput (needs DATABASE_URL)",
+    processCount,
+    1,
+  )
+  .action(async (options: { role: Role; port?: number; processes: number }) => {
     const cfg = config({
       role: options.role,
       ...(options.port === undefined ? {} : { port: options.port }),
     });
     const logger = createLogger(cfg.logLevel);
+    if (options.processes > 1 && !isCopy()) {
+      if (!cfg.databaseUrl)
+        throw new InvalidArgumentError(
+          "--processes needs DATABASE_URL: the embedded database belongs to one process",
+        );
+      superviseCopies(options.processes, logger);
+      return;
+    }
     const herald = await startHerald(cfg, { logger });
     if (herald.firstWorkspace) {
       const w = herald.firstWorkspace;
@@ -161,9 +183,6 @@ program
         ].join("\n") + "\n",
       );
     }
-    process.stdout.write(
-      `Herald is ready at ${herald.url} (database: ${herald.db.kind}). Health: ${herald.url}/health\n`,
-    );
     let signals = 0;
     const stop = (signal: string) => {
       if (++signals > 1) process.exit(1);
@@ -178,6 +197,16 @@ program
     };
     process.on("SIGTERM", () => stop("SIGTERM"));
     process.on("SIGINT", () => stop("SIGINT"));
+    if (isCopy())
+      runAsCopy(
+        herald.url,
+        herald.db.kind,
+        () => signals === 0 && stop("primary"),
+      );
+    else
+      process.stdout.write(
+        `Herald is ready at ${herald.url} (database: ${herald.db.kind}). Health: ${herald.url}/health\n`,
+      );
   });
 
 program

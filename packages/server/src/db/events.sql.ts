@@ -227,11 +227,12 @@ export async function pendingPartitions(q: Queryable): Promise<number[]> {
   return rows.map((row) => row.partition);
 }
 
-/** How many committed events wait behind the cursors (for metrics and tests). */
+/** How many acknowledged events wait: in the intake, or behind the cursors (for metrics and tests). */
 export async function countBacklog(q: Queryable): Promise<number> {
   const [row] = await q.query<{ n: number }>(
-    `select count(*) as n from event_cursors c join events e on e.partition = c.partition
-      where (e.xid, e.seq) > (c.xid, c.seq)`,
+    `select (select count(*) from event_cursors c join events e on e.partition = c.partition
+              where (e.xid, e.seq) > (c.xid, c.seq))
+          + (select coalesce(sum(event_count), 0) from intake) as n`,
   );
   return row?.n ?? 0;
 }

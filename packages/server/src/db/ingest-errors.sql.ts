@@ -25,16 +25,20 @@ export async function insertIngestErrors(
   );
 }
 
-/** The insert of `ingestErrorRows` (the JSON in parameter `rows`) into ingest_errors. */
+/**
+ * The insert of `ingestErrorRows` (the JSON in parameter `rows`) into ingest_errors; with
+ * `withWorkspace`, each row also carries its `workspace_id`.
+ */
 export function insertIngestErrorRows(p: {
   workspace: string;
   at: string;
   rows: string;
+  withWorkspace?: boolean;
 }): string {
   return `insert into ingest_errors (workspace_id, received_at, source, endpoint, batch_index, message_id, reason, payload)
      select ${p.workspace}, ${p.at}, r.source, r.endpoint, r.batch_index, r.message_id, r.reason, r.payload
-       from jsonb_to_recordset(${p.rows}::jsonb) as r(source text, endpoint text, batch_index int, message_id text,
-            reason text, payload text)`;
+       from jsonb_to_recordset(${p.rows}::jsonb) as r(${p.withWorkspace ? "workspace_id text, " : ""}source text,
+            endpoint text, batch_index int, message_id text, reason text, payload text)`;
 }
 
 /** Refused events as the rows `jsonb_to_recordset` reads in `insertIngestErrorRows`. */

@@ -1,32 +1,25 @@
 import type { IncomingEvent } from "@herald/core/events/event";
 import type { Identifier } from "@herald/core/identity/identifiers";
-import type { Database } from "./database.ts";
-import { eventRows, eventsChannel, insertEventRows } from "./events.sql.ts";
-import {
-  ingestErrorRows,
-  insertIngestErrorRows,
-  type IngestError,
-} from "./ingest-errors.sql.ts";
+import type { Queryable } from "./database.ts";
+import { eventRows, insertEventRows } from "./events.sql.ts";
 
-/** What `storeIngested` writes: the new profiles' identifiers, the events, the refusals. */
+/** What `storeIngested` writes: the new profiles' identifiers and the events. */
 export interface IngestWrite {
   workspaceId: string;
   /** The identifiers of profiles to create, strongest first for each profile. */
   newIdentities: (Identifier & { profileId: string })[];
   events: (IncomingEvent & { profileId: string })[];
-  errors: IngestError[];
   at: Date;
 }
 
 /**
- * Stores an ingest flush in one statement, which is a transaction of its own: one round
- * trip where `begin`, four inserts, the notification and `commit` would be seven. The
- * new profiles, their identifiers, the events (skipping message ids already stored) and
- * the refused events' log rows go in together, and `herald_events` is notified when an
- * event was stored.
+ * Stores a workspace's share of what the resolver took from the intake in one statement
+ * (one round trip, not three). The new profiles, their identifiers
+ * and the events (skipping message ids already stored) go in together; the caller
+ * notifies `herald_events` when an event was stored.
  *
  * Another writer may have taken one of the new identifiers since the caller looked them
- * up (two requests of one shopper in two flushes at once). `on conflict do update` then
+ * up (a store webhook or an import about the same shopper at the same moment). `on conflict do update` then
  * returns that writer's profile (it sees rows committed after the statement began, where
  * a select would not): a planned profile that won none of its identifiers is not created,
  * and its events go to the owner of its strongest identifier. A profile that won some
@@ -34,11 +27,11 @@ export interface IngestWrite {
  * carries two profiles' identifiers. Returns the message ids inserted.
  */
 export async function storeIngested(
-  db: Database,
+  q: Queryable,
   write: IngestWrite,
 ): Promise<Set<string>> {
   const ids = write.newIdentities;
-  const [row] = await db.query<{ stored: string[] | null }>(
+  const [row] = await q.query<{ stored: string[] | null }>(
     `with planned as (
        select * from unnest($3::text[], $4::text[], $5::uuid[]) with ordinality as x(type, value, profile_id, n)
      ), owners as (
@@ -68,11 +61,8 @@ export async function storeIngested(
                           else (position(right(m.owner::text, 1) in '0123456789abcdef') - 1)::smallint end`,
          join: "left join moved m on m.planned = r.profile_id",
        })}
-     ), refused as (
-       ${insertIngestErrorRows({ workspace: "$1", at: "$2", rows: "$7" })}
      )
-     select (select array_agg(message_id) from stored) as stored,
-            (select pg_notify($8, '') from stored limit 1) as notified`,
+     select (select array_agg(message_id) from stored) as stored`,
     [
       write.workspaceId,
       write.at,
@@ -80,12 +70,7 @@ export async function storeIngested(
       ids.map((id) => id.value),
       ids.map((id) => id.profileId),
       JSON.stringify(eventRows(write.events)),
-      JSON.stringify(ingestErrorRows(write.errors)),
-      eventsChannel,
     ],
   );
-  const stored = new Set(row?.stored ?? []);
-  // The embedded database's listeners are in-process: pg_notify reaches none of them.
-  if (stored.size > 0 && db.kind === "pglite") await db.notify(eventsChannel);
-  return stored;
+  return new Set(row?.stored ?? []);
 }

@@ -946,14 +946,15 @@ export async function eraseSegmentData(
     );
 }
 
-/** How many of a workspace's committed events wait behind the processor's cursors (tests, tools). */
+/** How many of a workspace's acknowledged events wait: in the intake, or behind the processor's cursors (tests, tools). */
 export async function workspaceBacklog(
   q: Queryable,
   workspaceId: string,
 ): Promise<number> {
   const [row] = await q.query<{ n: number }>(
-    `select count(*) as n from events e join event_cursors c on c.partition = e.partition
-      where e.workspace_id = $1 and (e.xid, e.seq) > (c.xid, c.seq)`,
+    `select (select count(*) from events e join event_cursors c on c.partition = e.partition
+              where e.workspace_id = $1 and (e.xid, e.seq) > (c.xid, c.seq))
+          + (select coalesce(sum(event_count), 0) from intake where workspace_id = $1) as n`,
     [workspaceId],
   );
   return row?.n ?? 0;

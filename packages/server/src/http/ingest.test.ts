@@ -158,7 +158,14 @@ describeOnDatabases("tracking API", (db) => {
         authorization: basic(ws.writeKey),
       },
     );
-    assert.deepEqual(retry.body, { success: true, stored: 0, duplicates: 3 });
+    assert.deepEqual(retry.body, { success: true, accepted: 3 });
+    await settle(herald);
+    const after = await eventsOf(ws.secretKey, profile.id);
+    assert.deepEqual(
+      after.map((e) => [e.messageId, e.name ?? e.type]).sort(),
+      events.map((e) => [e.messageId, e.name ?? e.type]).sort(),
+      "the retried message ids are dropped, the originals kept",
+    );
   });
 
   it("stores the good events of a batch and reports the broken one, also to the admin API", async () => {
@@ -185,7 +192,7 @@ describeOnDatabases("tracking API", (db) => {
       { "content-type": "text/plain" },
     );
     assert.equal(response.status, 200);
-    assert.equal(response.body.stored, 2);
+    assert.equal(response.body.accepted, 2);
     assert.deepEqual(
       response.body.rejected.map((r: { index: number; path: string }) => [
         r.index,

@@ -14,7 +14,7 @@ import {
   identifierRules,
 } from "@herald/core/identity/identifiers";
 import type { IngestError } from "../db/ingest-errors.sql.ts";
-import type { IngestItem } from "../workers/ingest-writer.ts";
+import { encodeIntakeItem } from "../db/intake.sql.ts";
 import type { App, HttpDeps } from "./app.ts";
 import { errorBody } from "./errors.ts";
 
@@ -108,8 +108,7 @@ function presentedWriteKey(
 
 const IngestResponse = Type.Object({
   success: Type.Boolean(),
-  stored: Type.Integer(),
-  duplicates: Type.Integer(),
+  accepted: Type.Integer(),
   rejected: Type.Optional(
     Type.Array(
       Type.Object({
@@ -230,7 +229,7 @@ export async function registerIngestRoutes(
           raws = body.batch;
         } else raws = [body];
 
-        const items: IngestItem[] = [];
+        const items: string[] = [];
         const rejected: {
           index: number;
           messageId?: string;
@@ -247,40 +246,48 @@ export async function registerIngestRoutes(
             ? body.integrations
             : undefined;
         for (const [index, raw] of raws.entries()) {
-          const json = JSON.stringify(raw) ?? "";
-          let result: CallResult;
-          if (Buffer.byteLength(json) > trackingLimits.eventBytes) {
-            result = {
-              ok: false,
-              path: "",
-              reason: `an event may be at most ${trackingLimits.eventBytes / 1024} KB`,
-            };
-          } else {
-            result = normalizeCall(raw, {
-              ...(type === "batch" ? {} : { type }),
-              receivedAt,
-              ...(batchContext ? { batchContext } : {}),
-              ...(batchIntegrations ? { batchIntegrations } : {}),
-              batchSentAt: body.sentAt,
-              source: "api",
-              newMessageId: () => `herald-${uuidv7(receivedAt)}`,
-            });
-          }
+          let result: CallResult = normalizeCall(raw, {
+            ...(type === "batch" ? {} : { type }),
+            receivedAt,
+            ...(batchContext ? { batchContext } : {}),
+            ...(batchIntegrations ? { batchIntegrations } : {}),
+            batchSentAt: body.sentAt,
+            source: "api",
+            newMessageId: () => `herald-${uuidv7(receivedAt)}`,
+          });
           if (result.ok) {
             const identifiers = extractIdentifiers(
               result.event,
               settings.defaultPhoneRegion,
             );
-            if (identifiers.some((id) => identifierRules[id.type].merges)) {
-              items.push({ event: result.event, identifiers });
-              continue;
+            if (!identifiers.some((id) => identifierRules[id.type].merges)) {
+              result = {
+                ok: false,
+                path: "/userId",
+                reason:
+                  "no usable userId or anonymousId (placeholders such as 'anonymous', '0' or 'null' are ignored)",
+              };
+            } else {
+              // Over the limit means as sent and as kept (a client's own check passes
+              // events up to the limit; the stored form adds a few fields).
+              const item = encodeIntakeItem({
+                event: result.event,
+                identifiers,
+              });
+              if (
+                Buffer.byteLength(item) <= trackingLimits.eventBytes ||
+                Buffer.byteLength(JSON.stringify(raw)) <=
+                  trackingLimits.eventBytes
+              ) {
+                items.push(item);
+                continue;
+              }
+              result = {
+                ok: false,
+                path: "",
+                reason: `an event may be at most ${trackingLimits.eventBytes / 1024} KB`,
+              };
             }
-            result = {
-              ok: false,
-              path: "/userId",
-              reason:
-                "no usable userId or anonymousId (placeholders such as 'anonymous', '0' or 'null' are ignored)",
-            };
           }
           const messageId =
             isJsonObject(raw) && typeof raw.messageId === "string"
@@ -302,7 +309,7 @@ export async function registerIngestRoutes(
             batchIndex: type === "batch" ? index : null,
             messageId: messageId ?? null,
             reason: `${path}: ${result.reason}`,
-            payload: json.slice(0, 4096),
+            payload: (JSON.stringify(raw) ?? "").slice(0, 4096),
           });
         }
 
@@ -316,8 +323,7 @@ export async function registerIngestRoutes(
               rejected.map((r) => ({ path: r.path, message: r.reason })),
             ),
             success: false,
-            stored: 0,
-            duplicates: 0,
+            accepted: 0,
             rejected,
           });
         }

@@ -3,6 +3,7 @@ import { after, before, it } from "node:test";
 import { ManualClock } from "@herald/core/clock";
 import { identifierKey } from "@herald/core/identity/identifiers";
 import type { NewWorkspace } from "@herald/core/workspaces/workspaces";
+import { encodeIntakeItem } from "../db/intake.sql.ts";
 import { silentLogger } from "../logger.ts";
 import type { Herald } from "../main.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
@@ -375,7 +376,7 @@ describeOnDatabases("segments API", (db) => {
     await settle(ws);
     const identifiers = [{ type: "user_id" as const, value: "old-customer" }];
     await herald.ingest.write(ws.id, [
-      {
+      encodeIntakeItem({
         identifiers,
         event: {
           messageId: `import-${identifierKey(identifiers[0] ?? { type: "user_id", value: "" })}`,
@@ -391,7 +392,7 @@ describeOnDatabases("segments API", (db) => {
           source: "import",
           silent: true,
         },
-      },
+      }),
     ]);
     await settle(ws);
     const entered = await heraldEvents(ws, "Segment Entered");

@@ -48,7 +48,8 @@ export async function startTestHerald(
 export async function settle(herald: Herald): Promise<void> {
   await herald.ingest.drain();
   for (;;) {
-    let done = await herald.processor.processPending();
+    let done = await herald.resolver.resolvePending();
+    done += await herald.processor.processPending();
     done += await herald.segments.computer.step();
     done += await herald.segments.timers.step();
     done += await herald.flows.scheduler.runDue();

@@ -317,6 +317,7 @@ describeOnDatabases("identity resolution and profiles", (db) => {
       body: JSON.stringify({ writeKey: ws.writeKey, batch: orders }),
     });
     await herald.ingest.drain();
+    await herald.resolver.resolvePending();
     await assert.rejects(herald.processor.processPending(), /simulated crash/);
     await settle(herald);
     assert.deepEqual(

@@ -12,8 +12,12 @@ import {
   type Identifier,
 } from "@herald/core/identity/identifiers";
 import type { Database, Queryable, Tx } from "../db/database.ts";
-import { storeIngested } from "../db/ingest.sql.ts";
 import { eventsChannel, insertEvents } from "../db/events.sql.ts";
+import {
+  insertIntake,
+  type IngestItem,
+  type IntakeWrite,
+} from "../db/intake.sql.ts";
 import { findOwners, insertIdentities } from "../db/identities.sql.ts";
 import type { IngestError } from "../db/ingest-errors.sql.ts";
 import { deleteProfiles, insertProfiles } from "../db/profiles.sql.ts";
@@ -23,42 +27,34 @@ import type { Logger } from "../logger.ts";
  * The ingest writer: durable before acknowledged, without a transaction per request.
  *
  * Requests hand their validated events to `write()`, which resolves only after the
- * transaction holding them has committed. Writes that arrive while a flush is running
- * wait and go together in the next one (group commit): one event alone commits at once,
- * a thousand concurrent requests commit in a handful of transactions. A flush is one
- * lookup of the identifiers and one statement that writes it all (`storeIngested`): with
- * the event loop busy serving requests, every round trip waits its turn, so the fewer
- * the better. On PostgreSQL up to
- * `concurrency` flushes run at once (lanes), so the server's cores share the work; their
- * inserts go in key order, so two lanes cannot deadlock on the same new identifier.
+ * statement holding them has committed them to the intake. Writes that arrive while a
+ * flush is running wait and go together in the next one (group commit): one event alone
+ * commits at once, a thousand concurrent requests commit in a handful of statements, each
+ * a row of JSON text per workspace. Nothing else happens before the acknowledgement: the
+ * ingest resolver gives the events their profiles afterwards (DESIGN.md §3), so a request
+ * costs the database one small insert, and a burst waits in the intake instead of in
+ * clients' retries. On PostgreSQL up to `concurrency` flushes run at once (lanes).
  *
  * States of a write: queued → flushing → committed (resolves) or failed (rejects; the
  * client retries and the message id makes the retry harmless). When more than
  * `maxQueuedEvents` wait, new writes are refused as rate-limited (HTTP 429).
  */
 
-/** An event ready to store, with its identifiers. */
-export interface IngestItem {
-  event: IncomingEvent;
-  identifiers: Identifier[];
-}
-
-/** How many of a write's events were stored and how many were already there. */
+/** How many of a write's events were committed to the intake. */
 export interface WriteResult {
-  stored: number;
-  duplicates: number;
+  accepted: number;
 }
 
 type Pending = {
   workspaceId: string;
-  items: IngestItem[];
+  items: string[];
   errors: IngestError[];
   resolve: (result: WriteResult) => void;
   reject: (error: unknown) => void;
 };
 
 /** Each event's profile: the owner of its identifiers known now, or a new one. */
-async function planProfiles(
+export async function planProfiles(
   q: Queryable,
   workspaceId: string,
   items: IngestItem[],
@@ -170,7 +166,7 @@ export class IngestWriter {
     registry: Registry;
     maxQueuedEvents?: number;
     maxFlushEvents?: number;
-    /** Transactions in flight at once; one on the embedded database. */
+    /** Statements in flight at once; one on the embedded database. */
     concurrency?: number;
   }) {
     this.#db = deps.db;
@@ -181,25 +177,26 @@ export class IngestWriter {
     this.#concurrency = deps.db.kind === "pglite" ? 1 : (deps.concurrency ?? 4);
     this.#ingested = new Counter({
       name: "herald_events_ingested_total",
-      help: "Events offered to the ingest writer, by result (stored, duplicate, rejected)",
+      help: "Events offered to the tracking API, by result (accepted, rejected)",
       labelNames: ["result"],
       registers: [deps.registry],
     });
     this.#flushSize = new Histogram({
       name: "herald_ingest_flush_events",
-      help: "Events committed per ingest transaction",
+      help: "Events committed to the intake per statement",
       buckets: [1, 5, 20, 100, 500, 2000, 5000],
       registers: [deps.registry],
     });
   }
 
   /**
-   * Stores `items` (and records `errors`, the events refused beside them); resolves once
-   * committed. Throws a rate_limited DomainError when too much is already waiting.
+   * Commits `items` (encoded with `encodeIntakeItem`) to the intake and records `errors`,
+   * the events refused beside them; resolves once committed. Throws a rate_limited
+   * DomainError when too much is already waiting.
    */
   write(
     workspaceId: string,
-    items: IngestItem[],
+    items: string[],
     errors: IngestError[] = [],
   ): Promise<WriteResult> {
     if (
@@ -213,7 +210,6 @@ export class IngestWriter {
         ),
       );
     }
-    this.#ingested.inc({ result: "rejected" }, errors.length);
     return new Promise<WriteResult>((resolve, reject) => {
       this.#queue.push({ workspaceId, items, errors, resolve, reject });
       this.#queuedEvents += items.length;
@@ -252,77 +248,39 @@ export class IngestWriter {
     }
   }
 
-  /**
-   * Stores one workspace's share of a flush: looks its identifiers up, then writes it
-   * all in one statement (`storeIngested`), two round trips in all; again if that
-   * statement loses a deadlock to another lane.
-   */
-  async #store(
-    workspaceId: string,
-    items: IngestItem[],
-    errors: IngestError[],
-    now: Date,
-  ): Promise<Set<string>> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const plan = await planProfiles(this.#db, workspaceId, items, now);
-        return await storeIngested(this.#db, {
-          workspaceId,
-          newIdentities: plan.newIdentities,
-          events: items.map((item, i) => ({
-            ...item.event,
-            profileId: plan.profileIds[i] ?? "",
-          })),
-          errors,
-          at: now,
-        });
-      } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (attempt >= 3 || (code !== "40P01" && code !== "40001")) throw error;
-      }
-    }
-  }
-
   async #flush(batch: Pending[], events: number): Promise<void> {
-    const now = this.#clock.now();
-    const byWorkspace = new Map<string, Pending[]>();
-    for (const pending of batch)
-      byWorkspace.set(pending.workspaceId, [
-        ...(byWorkspace.get(pending.workspaceId) ?? []),
-        pending,
-      ]);
+    const byWorkspace = new Map<string, IntakeWrite>();
+    for (const pending of batch) {
+      const write = byWorkspace.get(pending.workspaceId);
+      if (write) {
+        write.items.push(...pending.items);
+        write.errors.push(...pending.errors);
+      } else
+        byWorkspace.set(pending.workspaceId, {
+          workspaceId: pending.workspaceId,
+          items: [...pending.items],
+          errors: [...pending.errors],
+        });
+    }
+    try {
+      await insertIntake(
+        this.#db,
+        [...byWorkspace.values()],
+        this.#clock.now(),
+      );
+    } catch (error) {
+      this.#logger.error(
+        { err: error, events },
+        "storing ingested events failed",
+      );
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
     this.#flushSize.observe(events);
-    // Each workspace's events are a statement (or transaction) of their own.
-    for (const [workspaceId, writes] of byWorkspace) {
-      let inserted: Set<string>;
-      try {
-        inserted = await this.#store(
-          workspaceId,
-          writes.flatMap((w) => w.items),
-          writes.flatMap((w) => w.errors),
-          now,
-        );
-      } catch (error) {
-        this.#logger.error(
-          { err: error, events, workspaceId },
-          "storing ingested events failed",
-        );
-        for (const pending of writes) pending.reject(error);
-        continue;
-      }
-      for (const pending of writes) {
-        // A message id sent twice in one write is stored once; count it once.
-        const ids = new Set(pending.items.map((item) => item.event.messageId));
-        let count = 0;
-        for (const id of ids) if (inserted.delete(id)) count++;
-        const result = {
-          stored: count,
-          duplicates: pending.items.length - count,
-        };
-        this.#ingested.inc({ result: "stored" }, result.stored);
-        this.#ingested.inc({ result: "duplicate" }, result.duplicates);
-        pending.resolve(result);
-      }
+    for (const pending of batch) {
+      this.#ingested.inc({ result: "accepted" }, pending.items.length);
+      this.#ingested.inc({ result: "rejected" }, pending.errors.length);
+      pending.resolve({ accepted: pending.items.length });
     }
   }
 }

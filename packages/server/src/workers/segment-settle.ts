@@ -3,7 +3,7 @@ import { workspaceBacklog } from "../db/segments.sql.ts";
 import type { Herald } from "../main.ts";
 
 /**
- * For tests and tools that drive Herald step by step: runs the event processor and the
+ * For tests and tools that drive Herald step by step: runs the ingest resolver, the event processor and the
  * given segment workers until a workspace has nothing left to do. On PostgreSQL the
  * processor reads only what every running transaction can see, so while another session
  * (another test file on the same database) has a transaction open, committed events may
@@ -19,7 +19,7 @@ export async function settleWorkspace(
   const until = Date.now() + timeoutMs;
   for (;;) {
     await herald.ingest.drain();
-    let work = 0;
+    let work = await herald.resolver.resolvePending();
     for (
       let n = await herald.processor.processPending();
       n > 0;

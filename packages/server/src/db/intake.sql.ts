@@ -1,0 +1,192 @@
+import type { IncomingEvent, JsonObject } from "@herald/core/events/event";
+import type { Identifier } from "@herald/core/identity/identifiers";
+import type { Database, Queryable, Tx } from "./database.ts";
+import {
+  ingestErrorRows,
+  insertIngestErrorRows,
+  type IngestError,
+} from "./ingest-errors.sql.ts";
+
+/** The channel notified when the intake has new rows. */
+export const intakeChannel = "herald_intake";
+
+/** An event ready to store, with its identifiers. */
+export interface IngestItem {
+  event: IncomingEvent;
+  identifiers: Identifier[];
+}
+
+/** One workspace's share of an ingest flush: its encoded items and the events it refused. */
+export interface IntakeWrite {
+  workspaceId: string;
+  /** Items as `encodeIntakeItem` made them. */
+  items: string[];
+  errors: IngestError[];
+}
+
+/** A row taken from the intake. */
+export interface IntakeRow {
+  id: number;
+  workspaceId: string;
+  items: IngestItem[];
+}
+
+// JSON.stringify writes a NUL and a lone surrogate as these escapes; PostgreSQL's text and
+// jsonb refuse both, so an event holding one could never be stored.
+const unstorable = /\\u0000|\\ud[89a-f]/i;
+const loneSurrogate =
+  /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function storable(value: unknown): unknown {
+  if (typeof value === "string")
+    return value
+      .replaceAll("\u0000", "\ufffd")
+      .replace(loneSurrogate, "\ufffd");
+  if (Array.isArray(value)) return value.map(storable);
+  if (value !== null && typeof value === "object" && !(value instanceof Date))
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [storable(k), storable(v)]),
+    );
+  return value;
+}
+
+/**
+ * An item as the JSON text the intake keeps. Characters PostgreSQL cannot store (NUL, lone
+ * UTF-16 surrogates) become U+FFFD, so that no event is refused later, after its
+ * acknowledgement; its size in bytes is what the per-event limit is checked against.
+ */
+export function encodeIntakeItem(item: IngestItem): string {
+  const json = JSON.stringify(item);
+  return unstorable.test(json) ? JSON.stringify(storable(item)) : json;
+}
+
+/** The items of an intake row's text. */
+export function decodeIntakeItems(text: string): IngestItem[] {
+  const items = JSON.parse(text) as {
+    event: Omit<IncomingEvent, "timestamp" | "receivedAt"> & {
+      timestamp: string;
+      receivedAt: string;
+      properties: JsonObject;
+    };
+    identifiers: Identifier[];
+  }[];
+  return items.map(({ event, identifiers }) => ({
+    event: {
+      ...event,
+      timestamp: new Date(event.timestamp),
+      receivedAt: new Date(event.receivedAt),
+    },
+    identifiers,
+  }));
+}
+
+/**
+ * Commits a flush to the intake in one statement: a row per workspace with events, the
+ * refused events' log rows, and a notification for the resolver.
+ */
+export async function insertIntake(
+  db: Database,
+  writes: IntakeWrite[],
+  at: Date,
+): Promise<void> {
+  const withEvents = writes.filter((w) => w.items.length > 0);
+  const errors = writes.flatMap((w) =>
+    ingestErrorRows(w.errors).map((row) => ({
+      ...row,
+      workspace_id: w.workspaceId,
+    })),
+  );
+  const refused = insertIngestErrorRows({
+    workspace: "r.workspace_id",
+    at: "$1",
+    rows: "$2",
+    withWorkspace: true,
+  });
+  if (withEvents.length === 0) {
+    if (errors.length > 0)
+      await db.query(refused, [at, JSON.stringify(errors)]);
+    return;
+  }
+  // A row's text goes as a parameter of its own: inside a text[] the driver would escape
+  // it character by character.
+  const params: unknown[] = [at, JSON.stringify(errors), intakeChannel];
+  const rows = withEvents.map((w) => {
+    params.push(w.workspaceId, w.items.length, `[${w.items.join(",")}]`);
+    const n = params.length;
+    return `($${n - 2}, $1::timestamptz, $${n - 1}::int, $${n})`;
+  });
+  await db.query(
+    `with taken as (
+       insert into intake (workspace_id, received_at, event_count, items) values ${rows.join(", ")}
+       returning 1
+     ), refused as (${refused})
+     select (select pg_notify($3, '') from taken limit 1) as notified`,
+    params,
+  );
+  // The embedded database's listeners are in-process: pg_notify reaches none of them.
+  if (db.kind === "pglite") await db.notify(intakeChannel);
+}
+
+/**
+ * Deletes the oldest intake rows, about `maxEvents` events' worth (at least one row), and
+ * returns them in the order they arrived. Inside the resolver's transaction, so that a
+ * rollback puts them back.
+ */
+export async function takeIntake(
+  tx: Tx,
+  maxEvents: number,
+  maxRows = 1_000,
+): Promise<IntakeRow[]> {
+  const rows = await tx.query<{
+    id: number;
+    workspace_id: string;
+    items: string;
+  }>(
+    `delete from intake where id in (
+       select id from (
+         select id, sum(event_count) over (order by id) - event_count as before
+           from (select id, event_count from intake order by id limit $2) oldest
+       ) x where before < $1
+     ) returning id, workspace_id, items`,
+    [maxEvents, maxRows],
+  );
+  return rows
+    .sort((a, b) => a.id - b.id)
+    .map((row) => ({
+      id: row.id,
+      workspaceId: row.workspace_id,
+      items: decodeIntakeItems(row.items),
+    }));
+}
+
+/** The raw text of one intake row, deleted (for setting aside a row that cannot be stored). */
+export async function takeIntakeRow(
+  tx: Tx,
+  id: number,
+): Promise<{ workspaceId: string; items: string } | undefined> {
+  const [row] = await tx.query<{ workspace_id: string; items: string }>(
+    "delete from intake where id = $1 returning workspace_id, items",
+    [id],
+  );
+  return row ? { workspaceId: row.workspace_id, items: row.items } : undefined;
+}
+
+/** The ids of the oldest intake rows. */
+export async function intakeIds(
+  q: Queryable,
+  limit: number,
+): Promise<number[]> {
+  const rows = await q.query<{ id: number }>(
+    "select id from intake order by id limit $1",
+    [limit],
+  );
+  return rows.map((row) => row.id);
+}
+
+/** Events acknowledged and not yet given profiles. */
+export async function countIntake(q: Queryable): Promise<number> {
+  const [row] = await q.query<{ n: number }>(
+    "select coalesce(sum(event_count), 0)::int as n from intake",
+  );
+  return row?.n ?? 0;
+}

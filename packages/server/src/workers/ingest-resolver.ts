@@ -1,0 +1,231 @@
+import { Counter, type Registry } from "prom-client";
+import type { Clock } from "@herald/core/clock";
+import type { Database, Tx } from "../db/database.ts";
+import { eventsChannel } from "../db/events.sql.ts";
+import { storeIngested } from "../db/ingest.sql.ts";
+import { insertIngestErrors } from "../db/ingest-errors.sql.ts";
+import {
+  decodeIntakeItems,
+  intakeChannel,
+  intakeIds,
+  takeIntake,
+  takeIntakeRow,
+  type IntakeRow,
+} from "../db/intake.sql.ts";
+import type { Logger } from "../logger.ts";
+import { planProfiles } from "./ingest-writer.ts";
+import { startLoop, type Loop } from "./worker-loop.ts";
+
+/**
+ * The ingest resolver: moves what the tracking API acknowledged from the intake into the
+ * event log, giving every event its profile (found by its identifiers, or new; merging is
+ * the event processor's) and dropping message ids already stored. Taking rows out of the
+ * intake and storing their events is one transaction, so a crash at any point leaves each
+ * event either still in the intake or in the log, never both and never neither.
+ *
+ * One resolver works at a time across all processes (a transaction-level advisory lock):
+ * events reach the log in the order they were acknowledged, and two resolvers never race
+ * for the same new shopper. Per transaction it takes about `maxEvents` events: one delete,
+ * then per workspace one identifier lookup and one statement (`storeIngested`).
+ *
+ * A transaction that fails on the data (SQLSTATE classes 22 and 23, or text that does not
+ * decode) is retried one row at a time; a row that fails alone is set aside in the ingest
+ * errors log with the reason, so that it cannot hold up the rows behind it. Any other
+ * failure (the database gone) leaves the intake as it was, for the next attempt.
+ */
+export class IngestResolver {
+  readonly name = "ingest-resolver";
+  readonly #db: Database;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #maxEvents: number;
+  readonly #resolved: Counter<"result">;
+  #loop: Loop | undefined;
+
+  constructor(deps: {
+    db: Database;
+    clock: Clock;
+    logger: Logger;
+    registry: Registry;
+    /** Events per transaction, about. */
+    maxEvents?: number;
+  }) {
+    this.#db = deps.db;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger.child({ component: this.name });
+    this.#maxEvents = deps.maxEvents ?? 5_000;
+    this.#resolved = new Counter({
+      name: "herald_events_resolved_total",
+      help: "Events moved from the intake to the event log, by result (stored, duplicate, set_aside)",
+      labelNames: ["result"],
+      registers: [deps.registry],
+    });
+  }
+
+  start(): void {
+    this.#loop = startLoop({
+      name: this.name,
+      db: this.#db,
+      clock: this.#clock,
+      logger: this.#logger,
+      channels: [intakeChannel],
+      pollMs: 1_000,
+      step: () => this.step(),
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#loop?.stop();
+  }
+
+  /** Resolves everything in the intake; resolves to the number of events taken. */
+  async resolvePending(): Promise<number> {
+    let total = 0;
+    for (let done = await this.step(); done > 0; done = await this.step())
+      total += done;
+    return total;
+  }
+
+  /** One transaction's worth; resolves to the number of events taken (0: none, or another resolver is at work). */
+  async step(): Promise<number> {
+    try {
+      return await this.#resolve((tx) => takeIntake(tx, this.#maxEvents));
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      this.#logger.warn(
+        { err: error },
+        "intake rows could not be stored together; retrying them one by one",
+      );
+      return this.#resolveOneByOne(error);
+    }
+  }
+
+  /** Takes rows with `take` and stores them, in one transaction; again after a deadlock. */
+  async #resolve(take: (tx: Tx) => Promise<IntakeRow[]>): Promise<number> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#db.tx(async (tx) => {
+          if (!(await lockResolver(tx))) return 0;
+          const rows = await take(tx);
+          return rows.length === 0 ? 0 : this.#store(tx, rows);
+        });
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (attempt >= 3 || (code !== "40P01" && code !== "40001")) throw error;
+      }
+    }
+  }
+
+  async #store(tx: Tx, rows: IntakeRow[]): Promise<number> {
+    const now = this.#clock.now();
+    const byWorkspace = new Map<string, IntakeRow["items"]>();
+    for (const row of rows) {
+      const items = byWorkspace.get(row.workspaceId);
+      if (items) items.push(...row.items);
+      else byWorkspace.set(row.workspaceId, [...row.items]);
+    }
+    let taken = 0;
+    let stored = 0;
+    for (const [workspaceId, items] of byWorkspace) {
+      const plan = await planProfiles(tx, workspaceId, items, now);
+      const inserted = await storeIngested(tx, {
+        workspaceId,
+        newIdentities: plan.newIdentities,
+        events: items.map((item, i) => ({
+          ...item.event,
+          profileId: plan.profileIds[i] ?? "",
+        })),
+        at: now,
+      });
+      taken += items.length;
+      stored += inserted.size;
+    }
+    if (stored > 0) tx.notify(eventsChannel);
+    this.#resolved.inc({ result: "stored" }, stored);
+    this.#resolved.inc({ result: "duplicate" }, taken - stored);
+    return taken;
+  }
+
+  /** After a data error: the oldest rows one at a time, setting aside any that fail alone. */
+  async #resolveOneByOne(cause: unknown): Promise<number> {
+    let taken = 0;
+    for (const id of await intakeIds(this.#db, 1_000)) {
+      try {
+        taken += await this.#resolve(async (tx) => {
+          const row = await takeIntakeRow(tx, id);
+          return row ? [decodeIntakeRow(id, row)] : [];
+        });
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        taken += await this.#setAside(id, error);
+      }
+    }
+    if (taken === 0) throw cause;
+    return taken;
+  }
+
+  async #setAside(id: number, error: unknown): Promise<number> {
+    const reason = error instanceof Error ? error.message : String(error);
+    return this.#db.tx(async (tx) => {
+      if (!(await lockResolver(tx))) return 0;
+      const row = await takeIntakeRow(tx, id);
+      if (!row) return 0;
+      await insertIngestErrors(
+        tx,
+        row.workspaceId,
+        [
+          {
+            source: "api",
+            endpoint: "intake",
+            batchIndex: null,
+            messageId: null,
+            reason: `acknowledged events could not be stored: ${reason}`,
+            payload: row.items.slice(0, 4096),
+          },
+        ],
+        this.#clock.now(),
+      );
+      const events = countItems(row.items);
+      this.#logger.error(
+        { err: error, intakeId: id, events },
+        "intake row set aside in the ingest errors log",
+      );
+      this.#resolved.inc({ result: "set_aside" }, events);
+      return Math.max(1, events);
+    });
+  }
+}
+
+/** One resolver at a time, across processes; false when another holds the lock. */
+async function lockResolver(tx: Tx): Promise<boolean> {
+  const [row] = await tx.query<{ locked: boolean }>(
+    "select pg_try_advisory_xact_lock(hashtext('herald_ingest_resolver')) as locked",
+  );
+  return row?.locked === true;
+}
+
+/** True for an error in the data rather than in the database's availability. */
+function isDataError(error: unknown): boolean {
+  if (error instanceof SyntaxError) return true;
+  const code = (error as { code?: unknown }).code;
+  return typeof code === "string" && /^2[23]/.test(code);
+}
+
+function decodeIntakeRow(
+  id: number,
+  row: { workspaceId: string; items: string },
+): IntakeRow {
+  return {
+    id,
+    workspaceId: row.workspaceId,
+    items: decodeIntakeItems(row.items),
+  };
+}
+
+function countItems(text: string): number {
+  try {
+    return (JSON.parse(text) as unknown[]).length;
+  } catch {
+    return 0;
+  }
+}
