@@ -49,6 +49,15 @@ export interface Database extends Queryable {
  * Type parsers shared by both backends: int8 (counts, sequences) and numeric (money) come
  * back as JavaScript numbers instead of strings.
  */
+/**
+ * True when a statement lost to concurrent work (serialization failure, deadlock) and
+ * running its transaction again may succeed.
+ */
+export function isConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  return code === "40001" || code === "40P01";
+}
+
 export const pgTypes = {
   getTypeParser(
     oid: number,

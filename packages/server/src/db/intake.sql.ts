@@ -31,6 +31,37 @@ export interface IntakeRow {
   items: IngestItem[];
 }
 
+/** A row taken from the intake, its text not decoded yet. */
+export interface RawIntakeRow {
+  id: number;
+  workspaceId: string;
+  eventCount: number;
+  text: string;
+}
+
+type IntakeColumns = {
+  id: number;
+  workspace_id: string;
+  event_count: number;
+  items: string;
+};
+
+const raw = (row: IntakeColumns): RawIntakeRow => ({
+  id: row.id,
+  workspaceId: row.workspace_id,
+  eventCount: row.event_count,
+  text: row.items,
+});
+
+/** A taken row with its items decoded (throws SyntaxError on text that is not Herald's). */
+export function decodeIntakeRow(row: RawIntakeRow): IntakeRow {
+  return {
+    id: row.id,
+    workspaceId: row.workspaceId,
+    items: decodeIntakeItems(row.text),
+  };
+}
+
 // JSON.stringify writes a NUL and a lone surrogate as these escapes; PostgreSQL's text and
 // jsonb refuse both, so an event holding one could never be stored.
 const unstorable = /\\u0000|\\ud[89a-f]/i;
@@ -137,38 +168,30 @@ export async function takeIntake(
   maxEvents: number,
   maxRows = 1_000,
 ): Promise<IntakeRow[]> {
-  const rows = await tx.query<{
-    id: number;
-    workspace_id: string;
-    items: string;
-  }>(
+  const rows = await tx.query<IntakeColumns>(
     `delete from intake where id in (
        select id from (
          select id, sum(event_count) over (order by id) - event_count as before
            from (select id, event_count from intake order by id limit $2) oldest
        ) x where before < $1
-     ) returning id, workspace_id, items`,
+     ) returning id, workspace_id, event_count, items`,
     [maxEvents, maxRows],
   );
   return rows
     .sort((a, b) => a.id - b.id)
-    .map((row) => ({
-      id: row.id,
-      workspaceId: row.workspace_id,
-      items: decodeIntakeItems(row.items),
-    }));
+    .map((row) => decodeIntakeRow(raw(row)));
 }
 
-/** The raw text of one intake row, deleted (for setting aside a row that cannot be stored). */
+/** Deletes one intake row and returns it undecoded (the resolver's row-by-row retry). */
 export async function takeIntakeRow(
   tx: Tx,
   id: number,
-): Promise<{ workspaceId: string; items: string } | undefined> {
-  const [row] = await tx.query<{ workspace_id: string; items: string }>(
-    "delete from intake where id = $1 returning workspace_id, items",
+): Promise<RawIntakeRow | undefined> {
+  const [row] = await tx.query<IntakeColumns>(
+    "delete from intake where id = $1 returning id, workspace_id, event_count, items",
     [id],
   );
-  return row ? { workspaceId: row.workspace_id, items: row.items } : undefined;
+  return row ? raw(row) : undefined;
 }
 
 /** The ids of the oldest intake rows. */

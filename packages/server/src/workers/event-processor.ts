@@ -19,7 +19,7 @@ import {
   mergeProfiles,
   type Profile,
 } from "@herald/core/profiles/profile";
-import type { Database, Tx } from "../db/database.ts";
+import { isConflict, type Database, type Tx } from "../db/database.ts";
 import {
   advanceCursors,
   eventPartitions,
@@ -57,7 +57,7 @@ import {
 import type { Logger } from "../logger.ts";
 import type { Worker } from "../main.ts";
 import type { SettingsCache } from "./settings-cache.ts";
-import { startLoop, type Loop } from "./worker-loop.ts";
+import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
 
 /**
  * The event processor: consumes the event log after commit, in per-profile order, and
@@ -120,8 +120,6 @@ export interface EventHandler {
   /** Moves the feature's rows of a merged profile to the survivor. */
   merge?(tx: Tx, merge: MergeInfo, now: Date): Promise<void>;
 }
-
-const retryableCodes = new Set(["40001", "40P01"]);
 
 /** See the module comment. */
 export class EventProcessor implements Worker {
@@ -192,15 +190,8 @@ export class EventProcessor implements Worker {
   }
 
   /** Processes everything committed so far; resolves to the number of events processed. */
-  async processPending(): Promise<number> {
-    let total = 0;
-    for (
-      let done = await this.processRound();
-      done > 0;
-      done = await this.processRound()
-    )
-      total += done;
-    return total;
+  processPending(): Promise<number> {
+    return stepUntilIdle(() => this.processRound());
   }
 
   /**
@@ -275,8 +266,7 @@ export class EventProcessor implements Worker {
         this.#processed.inc(done);
         return done;
       } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (attempt >= 5 || !code || !retryableCodes.has(code)) throw error;
+        if (attempt >= 5 || !isConflict(error)) throw error;
         this.#logger.warn(
           { err: error, partitions, attempt },
           "event batch conflicted; retrying",

@@ -1,11 +1,11 @@
 import { Counter, type Registry } from "prom-client";
 import type { Clock } from "@herald/core/clock";
-import type { Database, Tx } from "../db/database.ts";
+import { isConflict, type Database, type Tx } from "../db/database.ts";
 import { eventsChannel } from "../db/events.sql.ts";
 import { storeIngested } from "../db/ingest.sql.ts";
 import { insertIngestErrors } from "../db/ingest-errors.sql.ts";
 import {
-  decodeIntakeItems,
+  decodeIntakeRow,
   intakeChannel,
   intakeIds,
   takeIntake,
@@ -14,7 +14,7 @@ import {
 } from "../db/intake.sql.ts";
 import type { Logger } from "../logger.ts";
 import { planProfiles } from "./ingest-writer.ts";
-import { startLoop, type Loop } from "./worker-loop.ts";
+import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
 
 /**
  * The ingest resolver: moves what the tracking API acknowledged from the intake into the
@@ -79,11 +79,8 @@ export class IngestResolver {
   }
 
   /** Resolves everything in the intake; resolves to the number of events taken. */
-  async resolvePending(): Promise<number> {
-    let total = 0;
-    for (let done = await this.step(); done > 0; done = await this.step())
-      total += done;
-    return total;
+  resolvePending(): Promise<number> {
+    return stepUntilIdle(() => this.step());
   }
 
   /** One transaction's worth; resolves to the number of events taken (0: none, or another resolver is at work). */
@@ -110,8 +107,7 @@ export class IngestResolver {
           return rows.length === 0 ? 0 : this.#store(tx, rows);
         });
       } catch (error) {
-        const code = (error as { code?: string }).code;
-        if (attempt >= 3 || (code !== "40P01" && code !== "40001")) throw error;
+        if (attempt >= 3 || !isConflict(error)) throw error;
       }
     }
   }
@@ -153,7 +149,7 @@ export class IngestResolver {
       try {
         taken += await this.#resolve(async (tx) => {
           const row = await takeIntakeRow(tx, id);
-          return row ? [decodeIntakeRow(id, row)] : [];
+          return row ? [decodeIntakeRow(row)] : [];
         });
       } catch (error) {
         if (!isDataError(error)) throw error;
@@ -180,18 +176,17 @@ export class IngestResolver {
             batchIndex: null,
             messageId: null,
             reason: `acknowledged events could not be stored: ${reason}`,
-            payload: row.items.slice(0, 4096),
+            payload: row.text.slice(0, 4096),
           },
         ],
         this.#clock.now(),
       );
-      const events = countItems(row.items);
       this.#logger.error(
-        { err: error, intakeId: id, events },
+        { err: error, intakeId: id, events: row.eventCount },
         "intake row set aside in the ingest errors log",
       );
-      this.#resolved.inc({ result: "set_aside" }, events);
-      return Math.max(1, events);
+      this.#resolved.inc({ result: "set_aside" }, row.eventCount);
+      return row.eventCount;
     });
   }
 }
@@ -209,23 +204,4 @@ function isDataError(error: unknown): boolean {
   if (error instanceof SyntaxError) return true;
   const code = (error as { code?: unknown }).code;
   return typeof code === "string" && /^2[23]/.test(code);
-}
-
-function decodeIntakeRow(
-  id: number,
-  row: { workspaceId: string; items: string },
-): IntakeRow {
-  return {
-    id,
-    workspaceId: row.workspaceId,
-    items: decodeIntakeItems(row.items),
-  };
-}
-
-function countItems(text: string): number {
-  try {
-    return (JSON.parse(text) as unknown[]).length;
-  } catch {
-    return 0;
-  }
 }

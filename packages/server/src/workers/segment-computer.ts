@@ -1,7 +1,12 @@
 import type { Clock } from "@herald/core/clock";
 import { usesRfm } from "@herald/core/segments/segments";
 import type { RfmThresholds } from "@herald/core/profiles/rfm";
-import type { Database, Queryable, Tx } from "../db/database.ts";
+import {
+  isConflict,
+  type Database,
+  type Queryable,
+  type Tx,
+} from "../db/database.ts";
 import { rfmPercentiles } from "../db/profiles.sql.ts";
 import {
   analyzeMemberships,
@@ -107,8 +112,7 @@ export class SegmentComputer implements Worker {
           finished = await this.#batch(tx, segment, now);
         } catch (error) {
           // Conflicts with concurrent work are retried by the loop; anything else fails the segment.
-          const code = (error as { code?: unknown }).code;
-          if (code === "40001" || code === "40P01") throw error;
+          if (isConflict(error)) throw error;
           failed = {
             workspaceId: segment.workspaceId,
             id: segment.id,

@@ -1,6 +1,7 @@
 import type { Database } from "../db/database.ts";
 import { workspaceBacklog } from "../db/segments.sql.ts";
 import type { Herald } from "../main.ts";
+import { stepUntilIdle } from "./worker-loop.ts";
 
 /**
  * For tests and tools that drive Herald step by step: runs the ingest resolver, the event processor and the
@@ -20,15 +21,9 @@ export async function settleWorkspace(
   for (;;) {
     await herald.ingest.drain();
     let work = await herald.resolver.resolvePending();
-    for (
-      let n = await herald.processor.processPending();
-      n > 0;
-      n = await herald.processor.processPending()
-    )
-      work += n;
+    work += await stepUntilIdle(() => herald.processor.processPending());
     for (const worker of workers)
-      for (let n = await worker.step(); n > 0; n = await worker.step())
-        work += n;
+      work += await stepUntilIdle(() => worker.step());
     if (work > 0) continue;
     if ((await workspaceBacklog(db, workspaceId)) === 0) return;
     if (Date.now() > until)

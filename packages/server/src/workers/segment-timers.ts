@@ -19,7 +19,7 @@ import {
   loadCatalog,
   type ProfileChange,
 } from "./segment-evaluator.ts";
-import { startLoop, type Loop } from "./worker-loop.ts";
+import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
 
 /**
  * The segment timer worker: makes time-based conditions flip at the right moment with no
@@ -89,11 +89,8 @@ export class SegmentTimers implements Worker {
   }
 
   /** Handles everything due now; resolves to how many timers and expiries it handled. */
-  async runDue(): Promise<number> {
-    let total = 0;
-    for (let done = await this.step(); done > 0; done = await this.step())
-      total += done;
-    return total;
+  runDue(): Promise<number> {
+    return stepUntilIdle(() => this.step());
   }
 
   /** Handles one batch of due timers and expiries. */

@@ -88,3 +88,12 @@ export function startLoop(options: LoopOptions): Loop {
     },
   };
 }
+
+/** Runs `step` until it finds nothing to do; resolves to the work done in all. */
+export async function stepUntilIdle(
+  step: () => Promise<number>,
+): Promise<number> {
+  let total = 0;
+  for (let done = await step(); done > 0; done = await step()) total += done;
+  return total;
+}
