@@ -60,19 +60,49 @@ const aliases: Record<string, string> = {
   countrycode: "country",
 };
 
-/** The normalised name of a CSV header. */
-export function columnName(header: string): string {
+// Customer columns under Herald's names for Segment's reserved traits (Shopify's export
+// says "Address1", "Province", "Zip", newer ones "Default Address Zip").
+const customerAliases: Record<string, string> = {
+  title: "title",
+  fullname: "name",
+  customername: "name",
+  company: "company_name",
+  companyname: "company_name",
+  address: "street",
+  address1: "street",
+  addressline1: "street",
+  streetaddress: "street",
+  address2: "address2",
+  addressline2: "address2",
+  province: "state",
+  region: "state",
+  stateprovince: "state",
+  zip: "postal_code",
+  zipcode: "postal_code",
+  postcode: "postal_code",
+  postalcode: "postal_code",
+  birthdate: "birthday",
+  dateofbirth: "birthday",
+  dob: "birthday",
+};
+
+/** The normalised name of a CSV header in a file of `kind`. */
+export function columnName(header: string, kind?: ImportKind): string {
   const key = header
     .trim()
     .toLowerCase()
     .replace(/[\s_-]+/g, "");
-  return (
-    aliases[key] ??
-    header
-      .trim()
-      .toLowerCase()
-      .replace(/[\s-]+/g, "_")
-  );
+  const plain = header
+    .trim()
+    .toLowerCase()
+    .replace(/[\s-]+/g, "_");
+  if (kind === "customers") {
+    const unprefixed = key.replace(/^defaultaddress(?=.)/, "");
+    const alias = customerAliases[unprefixed] ?? aliases[unprefixed];
+    if (alias) return alias;
+    if (unprefixed !== key) return plain.replace(/^default_?address_?/, "");
+  }
+  return aliases[key] ?? plain;
 }
 
 const value = (row: CsvRow, ...names: string[]): string | undefined => {
@@ -112,7 +142,10 @@ type EventShape = Omit<IncomingEvent, "receivedAt" | "source" | "silent">;
 
 const known = new Set(["email", "phone", "customer_id", "created_at", "id"]);
 
-/** A customer row as an identify call; every column not otherwise used becomes a trait. */
+/**
+ * A customer row as an identify call; every column not otherwise used becomes a trait,
+ * address columns under Herald's names (`street`, `city`, `state`, `postal_code`, …).
+ */
 export function customerRow(
   row: CsvRow,
   now: Date,
@@ -137,6 +170,9 @@ export function customerRow(
   const traits: JsonObject = {};
   for (const [name, v] of Object.entries(row.values))
     if (!known.has(name) && v.trim() !== "") traits[name] = v.trim();
+  const address2 = value(row, "address2");
+  if (typeof traits.street === "string" && address2)
+    traits.street = `${traits.street}, ${address2}`;
   if (email) traits.email = email;
   if (phone) traits.phone = phone;
   if (created) traits.created_at = created.toISOString();

@@ -7,6 +7,7 @@ import {
 import { normalizeEmail, normalizePhone } from "../identity/identifiers.ts";
 import { channels, consentChanges, type Consent } from "./consent.ts";
 import type { OrderStats } from "./order-stats.ts";
+import { standardTraits } from "./standard-traits.ts";
 
 /**
  * A shopper's profile and how each event changes it. Pure: the event processor loads
@@ -90,13 +91,16 @@ export interface ProfileSettings {
   defaultPhoneRegion?: string;
 }
 
-/** The traits an event sets: identify traits, and the traits in an identify call's context. */
+/**
+ * The traits an event sets: identify traits, and the traits in an identify call's context,
+ * with Herald's name for each of Segment's reserved traits (`firstName` → `first_name`).
+ */
 function traitsOf(event: IncomingEvent): JsonObject | undefined {
   if (event.type !== "identify") return undefined;
-  return {
+  return standardTraits({
     ...(isJsonObject(event.context.traits) ? event.context.traits : {}),
     ...event.traits,
-  };
+  });
 }
 
 /** The profile after `event`. */

@@ -53,6 +53,12 @@ export function str(value: unknown): string | null {
   return null;
 }
 
+/** A street address from its lines (`address1`, `address2`), skipping empty ones. */
+export function street(...lines: unknown[]): string | null {
+  const given = lines.map(str).filter((line) => line !== null);
+  return given.length > 0 ? given.join(", ") : null;
+}
+
 /** A money amount from a number or a decimal string. */
 export function num(value: unknown): number | null {
   const n =

@@ -8,6 +8,7 @@ import {
   obj,
   objs,
   str,
+  street,
   time,
   type MappedEvent,
   type WebhookMapping,
@@ -130,7 +131,10 @@ function event(
   };
 }
 
-/** The identify call for a customer object: traits and marketing consent. */
+/**
+ * The identify call for a customer object: traits (Segment's reserved ones in its shape,
+ * the default address as `address`) and marketing consent.
+ */
 function customerIdentify(
   customer: JsonObject,
   at: unknown,
@@ -144,15 +148,20 @@ function customerIdentify(
     phone: str(customer.phone),
     first_name: str(customer.first_name),
     last_name: str(customer.last_name),
+    created_at: time(customer.created_at)?.toISOString(),
     shopify_customer_id: str(customer.id),
     tags: str(customer.tags),
     email_consent: consent(customer.email_marketing_consent),
     sms_consent: consent(customer.sms_marketing_consent),
+    company: str(address.company) ? { name: str(address.company) } : null,
     address:
       Object.keys(address).length > 0
         ? compact({
-            country: str(address.country_code),
+            street: street(address.address1, address.address2),
             city: str(address.city),
+            state: str(address.province),
+            postalCode: str(address.zip),
+            country: str(address.country_code),
           })
         : null,
   });

@@ -8,6 +8,7 @@ import {
   obj,
   objs,
   str,
+  street,
   time,
   type MappedEvent,
   type WebhookMapping,
@@ -96,6 +97,7 @@ function utc(resource: JsonObject, field: string): unknown {
   return gmt ? `${gmt}Z` : resource[field];
 }
 
+/** The identify call for a customer: Segment's reserved traits in its shape, billing address as `address`. */
 function customerIdentify(
   customer: JsonObject,
   at: unknown,
@@ -103,6 +105,14 @@ function customerIdentify(
   const billing = obj(customer.billing);
   const email = str(customer.email) ?? str(billing.email);
   if (!str(customer.id) && !email) return undefined;
+  const created = utc(customer, "date_created");
+  const address = compact({
+    street: street(billing.address_1, billing.address_2),
+    city: str(billing.city),
+    state: str(billing.state),
+    postalCode: str(billing.postcode),
+    country: str(billing.country),
+  });
   return {
     dedupeKey: null,
     type: "identify",
@@ -115,10 +125,12 @@ function customerIdentify(
       phone: str(billing.phone),
       first_name: str(customer.first_name) ?? str(billing.first_name),
       last_name: str(customer.last_name) ?? str(billing.last_name),
+      username: str(customer.username),
+      avatar: str(customer.avatar_url),
+      created_at: created ? time(created)?.toISOString() : null,
       woo_customer_id: str(customer.id),
-      address: str(billing.country)
-        ? compact({ country: str(billing.country), city: str(billing.city) })
-        : null,
+      company: str(billing.company) ? { name: str(billing.company) } : null,
+      address: Object.keys(address).length > 0 ? address : null,
     }),
     context: {
       externalIds: externalIds({

@@ -4,6 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { ManualClock } from "@herald/core/clock";
+import { standardTraitNames } from "@herald/core/profiles/standard-traits";
 import type { Herald } from "../main.ts";
 import { silentLogger } from "../logger.ts";
 import { runHerald, tempDataDir } from "../testing/herald-process.ts";
@@ -108,6 +109,76 @@ describeOnDatabases("CSV import", (db) => {
       errors.body.items.length,
       4,
       "both imports' rejected rows are logged",
+    );
+  });
+
+  it("lands a store's customer export in the profile fields Segment's reserved traits use", async () => {
+    const ws = await createTestWorkspace(db());
+    // Shopify's customer export (old and new column names), and a file with full names.
+    const file = csv(
+      "shopify-customers.csv",
+      `
+First Name,Last Name,Email,Accepts Email Marketing,Company,Address1,Address2,City,Province,Province Code,Country,Country Code,Zip,Phone,Title,Created At
+Ana,Lima,ana.lima@example.com,yes,Lima & Filhos,Rua Augusta 1,2º Esq,Lisboa,Lisboa,11,Portugal,PT,1100-048,+351912345678,Buyer,2026-03-30T14:05:00Z
+`,
+    );
+    const newer = csv(
+      "shopify-customers-2024.csv",
+      `
+Customer ID,First Name,Last Name,Email,Default Address Company,Default Address Address1,Default Address City,Default Address Province Code,Default Address Country Code,Default Address Zip
+c-9,Ben,Ray,ben@example.com,Ray Ltd,1 High St,Leeds,ENG,GB,LS1 1AA
+`,
+    );
+    const named = csv(
+      "named.csv",
+      `
+email,name,birthday
+cleo@example.com,Cleo de Noor,1990-05-12
+`,
+    );
+    for (const path of [file, newer, named])
+      await importCsv(ctx(), {
+        kind: "customers",
+        file: path,
+        workspaceId: ws.id,
+        silent: true,
+      });
+    await settle(herald);
+    const traitsOf = async (email: string) =>
+      (await api(herald, ws.secretKey, "GET", `/api/profiles?email=${email}`))
+        .body.items[0].traits as Record<string, unknown>;
+    const ana = await traitsOf("ana.lima@example.com");
+    assert.deepEqual(
+      Object.fromEntries(
+        standardTraitNames
+          .filter((name) => ana[name] !== undefined)
+          .map((name) => [name, ana[name]]),
+      ),
+      {
+        first_name: "Ana",
+        last_name: "Lima",
+        name: "Ana Lima",
+        email: "ana.lima@example.com",
+        phone: "+351912345678",
+        created_at: "2026-03-30T14:05:00.000Z",
+        title: "Buyer",
+        company_name: "Lima & Filhos",
+        street: "Rua Augusta 1, 2º Esq",
+        city: "Lisboa",
+        state: "Lisboa",
+        postal_code: "1100-048",
+        country: "PT",
+      },
+    );
+    const ben = await traitsOf("ben@example.com");
+    assert.deepEqual(
+      [ben.company_name, ben.street, ben.city, ben.postal_code, ben.country],
+      ["Ray Ltd", "1 High St", "Leeds", "LS1 1AA", "GB"],
+    );
+    const cleo = await traitsOf("cleo@example.com");
+    assert.deepEqual(
+      [cleo.first_name, cleo.last_name, cleo.birthday],
+      ["Cleo", "de Noor", "1990-05-12"],
     );
   });
 

@@ -169,7 +169,8 @@ export async function importCsv(
 
   const parser = fs.createReadStream(input.file).pipe(
     parse({
-      columns: (headers: string[]) => headers.map(columnName),
+      columns: (headers: string[]) =>
+        headers.map((header) => columnName(header, input.kind)),
       bom: true,
       skip_empty_lines: true,
       relax_column_count: true,

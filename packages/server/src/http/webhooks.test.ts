@@ -3,6 +3,7 @@ import { createHmac } from "node:crypto";
 import fs from "node:fs";
 import { after, before, it } from "node:test";
 import { ManualClock } from "@herald/core/clock";
+import { standardTraitNames } from "@herald/core/profiles/standard-traits";
 import type { NewWorkspace } from "@herald/core/workspaces/workspaces";
 import type { Herald } from "../main.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
@@ -422,5 +423,104 @@ describeOnDatabases("store webhooks and the catalog", (db) => {
       "52.50 − 7.60 tax − 4.90 shipping",
     );
     assert.equal(profile.computed.country, "DE");
+  });
+
+  it("lands Shopify and WooCommerce customers in the same profile fields as Segment's reserved identify traits", async () => {
+    const standard = async (ws: NewWorkspace) => {
+      await settle(herald);
+      const found = await api(
+        herald,
+        ws.secretKey,
+        "GET",
+        "/api/profiles?email=ana.lima@example.com",
+      );
+      assert.equal(found.body.items.length, 1, JSON.stringify(found.body));
+      const traits = found.body.items[0].traits as Record<string, unknown>;
+      return Object.fromEntries(
+        standardTraitNames
+          .filter((name) => traits[name] !== undefined)
+          .map((name) => [name, traits[name]]),
+      );
+    };
+    const expected = {
+      first_name: "Ana",
+      last_name: "Lima",
+      name: "Ana Lima",
+      email: "ana.lima@example.com",
+      phone: "+351912345678",
+      created_at: "2026-03-30T14:05:00.000Z",
+      company_name: "Lima & Filhos",
+      street: "Rua Augusta 1, 2º Esq",
+      city: "Lisboa",
+      state: "Lisboa",
+      postal_code: "1100-048",
+      country: "PT",
+    };
+
+    const segmentWs = await createTestWorkspace(db());
+    const identified = await fetch(`${herald.url}/v1/identify`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        writeKey: segmentWs.writeKey,
+        userId: "u-ana",
+        traits: {
+          firstName: "Ana",
+          lastName: "Lima",
+          email: "ana.lima@example.com",
+          phone: "+351912345678",
+          createdAt: "2026-03-30T14:05:00.000Z",
+          company: { name: "Lima & Filhos" },
+          address: {
+            street: "Rua Augusta 1, 2º Esq",
+            city: "Lisboa",
+            state: "Lisboa",
+            postalCode: "1100-048",
+            country: "PT",
+          },
+        },
+      }),
+    });
+    assert.equal(identified.status, 200);
+    assert.deepEqual(await standard(segmentWs), expected);
+
+    const shopifyWs = await createTestWorkspace(db());
+    const shop = await connectShop(shopifyWs);
+    const created = await shopify(
+      shopifyWs,
+      shop,
+      "customers/create",
+      fixture("shopify-customers-create"),
+      "ev-customer",
+    );
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    assert.deepEqual(await standard(shopifyWs), expected);
+
+    const wooWs = await createTestWorkspace(db());
+    const wooSecret = "woo-webhook-secret";
+    const store = `shop-${wooWs.id.slice(3, 9).toLowerCase()}.example`;
+    await api(herald, wooWs.secretKey, "PUT", "/api/connections/woocommerce", {
+      shop: `https://${store}`,
+      secret: wooSecret,
+    });
+    const body = fixture("woocommerce-customer-created");
+    const delivered = await fetch(`${herald.url}/webhooks/woocommerce`, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-wc-webhook-source": `https://${store}/`,
+        "x-wc-webhook-topic": "customer.created",
+        "x-wc-webhook-signature": sign(body, wooSecret),
+        "x-wc-webhook-delivery-id": "c-25",
+      },
+      body,
+    });
+    assert.equal(delivered.status, 200, await delivered.text());
+    assert.deepEqual(await standard(wooWs), {
+      ...expected,
+      username: "ana.lima",
+      avatar:
+        "https://secure.gravatar.com/avatar/8eb1b522f60d11fa897de1dc6351b7e8?s=96",
+    });
   });
 });
