@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
-import { after, before, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import { ManualClock, ms } from "@herald/core/clock";
+import {
+  edges,
+  type Condition,
+  type FlowDefinition,
+} from "@herald/core/flows/definition";
 import type { NewWorkspace } from "@herald/core/workspaces/workspaces";
 import type { Herald } from "../main.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
@@ -16,6 +21,144 @@ import { libraryFlows } from "./library.ts";
  * One scenario per library flow, through the real API: install it live, send the events a
  * store would, move the clock, and check who got which message when, and who left.
  */
+
+/** The nodes reachable from `start`, `start` included. */
+function reachable(definition: FlowDefinition, start: string): Set<string> {
+  const seen = new Set<string>();
+  const todo = [start];
+  for (let id = todo.pop(); id !== undefined; id = todo.pop()) {
+    const node = definition.nodes[id];
+    if (seen.has(id) || !node) continue;
+    seen.add(id);
+    todo.push(...edges(node).map((e) => e.next));
+  }
+  return seen;
+}
+
+/** True when a condition holds only for someone who did `event` (a `didEvent` not negated). */
+function requiresEvent(condition: Condition, event: string): boolean {
+  if ("didEvent" in condition) return condition.didEvent === event;
+  if ("all" in condition)
+    return condition.all.some((c) => requiresEvent(c, event));
+  if ("any" in condition)
+    return (
+      condition.any.length > 0 &&
+      condition.any.every((c) => requiresEvent(c, event))
+    );
+  return false;
+}
+
+/**
+ * What is wrong with a library flow's messaging: a branch that messages people who did the
+ * goal or an exit event (they are done: the flow that owns that moment, such as the order
+ * confirmation, speaks to them), a flow triggered by its own goal, and transactional
+ * sends mixed into a marketing flow (they would bypass consent and the cap).
+ */
+function messagingMistakes(definition: FlowDefinition): string[] {
+  const settings = definition.settings ?? {};
+  const done = [
+    ...(settings.goal ? [settings.goal.event] : []),
+    ...(settings.exitWhen ?? []).map((e) => e.event),
+  ];
+  const mistakes: string[] = [];
+  const sendsFrom = (start: string) =>
+    [...reachable(definition, start)].filter(
+      (id) => definition.nodes[id]?.type === "send",
+    );
+  if (
+    definition.trigger.type === "event" &&
+    settings.goal?.event === definition.trigger.event
+  )
+    mistakes.push(`triggered by its own goal ${settings.goal.event}`);
+  for (const [id, node] of Object.entries(definition.nodes)) {
+    if (node.type === "wait_for_event" && done.includes(node.event)) {
+      const sends = sendsFrom(node.next);
+      if (sends.length > 0)
+        mistakes.push(
+          `${id}: after ${node.event} it sends ${sends.join(", ")}`,
+        );
+    }
+    if (node.type === "split")
+      for (const branch of node.branches)
+        for (const event of done)
+          if (requiresEvent(branch.when, event)) {
+            const sends = sendsFrom(branch.next);
+            if (sends.length > 0)
+              mistakes.push(
+                `${id}: people who did ${event} get ${sends.join(", ")}`,
+              );
+          }
+  }
+  const sends = Object.entries(definition.nodes).flatMap(([id, node]) =>
+    node.type === "send" && node.channel !== "webhook" ? [{ id, node }] : [],
+  );
+  const transactional = sends.filter((s) => s.node.transactional);
+  if (transactional.length > 0 && transactional.length < sends.length)
+    mistakes.push(
+      `transactional ${transactional.map((s) => s.id).join(", ")} in a marketing flow`,
+    );
+  if (transactional.length > 0 && settings.goal)
+    mistakes.push(
+      "a transactional flow with a goal counts receipts as conversions",
+    );
+  return mistakes;
+}
+
+describe("the flow library's messaging", () => {
+  it("messages no one who reached the goal, and sends transactional mail only from transactional flows", () => {
+    const found = libraryFlows.flatMap((flow) =>
+      messagingMistakes(
+        flow.define({
+          template: (key) => `tpl_${key}`,
+          segment: (key) => `seg_${key}`,
+          now: new Date("2026-06-01T09:00:00Z"),
+        }),
+      ).map((mistake) => `${flow.name}: ${mistake}`),
+    );
+    assert.deepEqual(found, []);
+  });
+
+  it("finds the mistake in a flow that thanks buyers from a reminder flow", () => {
+    const definition: FlowDefinition = {
+      name: "Thanks from a reminder",
+      trigger: {
+        type: "event",
+        event: "Product Added",
+        correlation: "cart_id",
+      },
+      start: "wait",
+      nodes: {
+        wait: {
+          type: "wait_for_event",
+          event: "Order Completed",
+          timeout: { hours: 1 },
+          next: "thanks",
+          timeoutNext: "remind",
+        },
+        remind: {
+          type: "send",
+          channel: "email",
+          templateId: "r",
+          next: "done",
+        },
+        thanks: {
+          type: "send",
+          channel: "email",
+          templateId: "t",
+          transactional: true,
+          next: "done",
+        },
+        done: { type: "exit" },
+      },
+      settings: { goal: { event: "Order Completed" } },
+    };
+    assert.deepEqual(messagingMistakes(definition), [
+      "wait: after Order Completed it sends thanks",
+      "transactional thanks in a marketing flow",
+      "a transactional flow with a goal counts receipts as conversions",
+    ]);
+  });
+});
 
 type Installed = { flowId: string; templates: Record<string, string> };
 const day = ms.day;
@@ -232,7 +375,7 @@ describeOnDatabases("the flow library", (db) => {
     assert.deepEqual(await got(ws, flow, "dan"), [], "a single glance");
   });
 
-  it("abandoned-cart: 1 h email, 24 h SMS with a phone, 48 h incentive; an order mid-way gets a thank-you", async () => {
+  it("abandoned-cart: 1 h email, 24 h SMS with a phone, 48 h incentive; an order ends the reminders with nothing more sent", async () => {
     const ws = await createTestWorkspace(db(), clock);
     const flow = await install(ws, "abandoned-cart");
     await shopper(ws, "ana", { phone: "+14155552671" });
@@ -266,9 +409,28 @@ describeOnDatabases("the flow library", (db) => {
       "cart_sms",
       "cart_3",
     ]);
-    assert.deepEqual(await got(ws, flow, "ben"), ["cart_1", "order_thanks"]);
+    assert.deepEqual(await got(ws, flow, "ben"), ["cart_1"]);
     const { converted, revenue } = await totals(ws, flow);
     assert.deepEqual([converted, revenue], [1, 50]);
+  });
+
+  it("abandoned-cart: a buyer who orders before the first reminder gets nothing from it", async () => {
+    const ws = await createTestWorkspace(db(), clock);
+    const flow = await install(ws, "abandoned-cart");
+    await shopper(ws, "cal");
+    await send(ws, {
+      event: "Product Added",
+      userId: "cal",
+      properties: { cart_id: "cc", product_id: "p1", price: 30 },
+    });
+    await later(30 * ms.minute);
+    await send(ws, {
+      event: "Order Completed",
+      userId: "cal",
+      properties: { order_id: "c-1", cart_id: "cc", revenue: 30 },
+    });
+    for (const wait of [1, 24, 48]) await later(wait * ms.hour);
+    assert.deepEqual(await got(ws, flow, "cal"), []);
   });
 
   it("abandoned-checkout: the same shape for a started checkout, ended by its order", async () => {
@@ -292,11 +454,7 @@ describeOnDatabases("the flow library", (db) => {
       properties: { order_id: "k-o", checkout_id: "k1", revenue: 80 },
     });
     await later(24 * ms.hour);
-    assert.deepEqual(await got(ws, flow, "cleo"), [
-      "checkout_1",
-      "checkout_2",
-      "order_thanks",
-    ]);
+    assert.deepEqual(await got(ws, flow, "cleo"), ["checkout_1", "checkout_2"]);
   });
 
   it("upsell: offers the step up when there is one, and nothing when there is not", async () => {

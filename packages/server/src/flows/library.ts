@@ -68,7 +68,11 @@ function nextThanksgiving(now: Date): string {
   }
 }
 
-/** A reminder flow for carts or checkouts: 1 h, 24 h (SMS when there is a phone), 48 h with an incentive. */
+/**
+ * A reminder flow for carts or checkouts: 1 h, 24 h (SMS when there is a phone), 48 h with
+ * an incentive. The goal (an order for that cart) ends the run wherever it waits: a buyer
+ * gets nothing more from it, and the receipt comes from the order confirmation flow.
+ */
 function abandonment(kind: "cart" | "checkout"): LibraryFlow {
   const cart = kind === "cart";
   const key = cart ? "cart_id" : "checkout_id";
@@ -77,17 +81,11 @@ function abandonment(kind: "cart" | "checkout"): LibraryFlow {
     name: cart ? "abandoned-cart" : "abandoned-checkout",
     title: cart ? "Abandoned cart" : "Abandoned checkout",
     description: cart
-      ? "When a shopper adds to a cart and does not order: an email after an hour, an SMS (or a second email when there is no phone) after a day, and a last email with a 10% code after two days. An order for that cart at any point ends the run with a thank-you and counts as a conversion; one run per cart."
-      : "The same shape for checkouts that were started and not finished: an email after an hour, an SMS or email after a day, and a free-shipping code after two days. An order from that checkout ends the run with a thank-you.",
+      ? "When a shopper adds to a cart and does not order: an email after an hour, an SMS (or a second email when there is no phone) after a day, and a last email with a 10% code after two days. An order for that cart at any point ends the run, with nothing more sent (the order confirmation flow sends the receipt); one run per cart."
+      : "The same shape for checkouts that were started and not finished: an email after an hour, an SMS or email after a day, and a free-shipping code after two days. An order from that checkout ends the run, with nothing more sent.",
     templates: cart
-      ? ["cart_1", "cart_2", "cart_sms", "cart_3", "order_thanks"]
-      : [
-          "checkout_1",
-          "checkout_2",
-          "checkout_sms",
-          "checkout_3",
-          "order_thanks",
-        ],
+      ? ["cart_1", "cart_2", "cart_sms", "cart_3"]
+      : ["checkout_1", "checkout_2", "checkout_sms", "checkout_3"],
     pools: [
       pool(
         coupon,
@@ -108,23 +106,9 @@ function abandonment(kind: "cart" | "checkout"): LibraryFlow {
       },
       start: "wait_1h",
       nodes: {
-        wait_1h: {
-          type: "wait_for_event",
-          event: "Order Completed",
-          matchCorrelation: true,
-          timeout: hours(1),
-          next: "thanks",
-          timeoutNext: "email_1",
-        },
+        wait_1h: { type: "wait", duration: hours(1), next: "email_1" },
         email_1: send(template(cart ? "cart_1" : "checkout_1"), "wait_24h"),
-        wait_24h: {
-          type: "wait_for_event",
-          event: "Order Completed",
-          matchCorrelation: true,
-          timeout: hours(23),
-          next: "thanks",
-          timeoutNext: "channel",
-        },
+        wait_24h: { type: "wait", duration: hours(23), next: "channel" },
         channel: {
           type: "split",
           branches: [
@@ -143,17 +127,9 @@ function abandonment(kind: "cart" | "checkout"): LibraryFlow {
           next: "wait_48h",
         },
         email_2: send(template(cart ? "cart_2" : "checkout_2"), "wait_48h"),
-        wait_48h: {
-          type: "wait_for_event",
-          event: "Order Completed",
-          matchCorrelation: true,
-          timeout: hours(24),
-          next: "thanks",
-          timeoutNext: "coupon",
-        },
+        wait_48h: { type: "wait", duration: hours(24), next: "coupon" },
         coupon: { type: "coupon", poolId: coupon, next: "email_3" },
         email_3: send(template(cart ? "cart_3" : "checkout_3"), "done"),
-        thanks: send(template("order_thanks"), "done", { transactional: true }),
         done: exit,
       },
       settings: {

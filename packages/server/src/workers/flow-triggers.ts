@@ -109,8 +109,7 @@ export class FlowTriggers implements EventHandler {
         );
         if (!definition) continue;
         const reaction = reactionTo(definition, run, flowEvent);
-        // A wait for this very event takes its branch first (an abandoned-cart run thanks
-        // the buyer); the goal still counts the conversion.
+        // A wait for this very event takes its branch first; the goal still counts.
         const node = definition.nodes[run.nodeId];
         const awaited =
           run.status === "waiting" &&
