@@ -12,7 +12,7 @@ import {
 /**
  * The dependency index: which changes can change a segment's answer. A change is named by
  * a key — `event:<name>`, `trait:<key>`, `attr:<attribute>`, `consent:<channel>`,
- * `orders`, `segment:<id>`, `list:<id>`, `tag:<tag>`, `score:<name>` — and an event only
+ * `reach:<channel>` (a suppression, push subscription or Telegram link), `orders`, `segment:<id>`, `list:<id>`, `tag:<tag>`, `score:<name>` — and an event only
  * re-evaluates the segments that depend on one of the keys it produced, for its profile
  * only. A profile seen for the first time (or a merge survivor) is evaluated against every
  * segment.
@@ -43,6 +43,9 @@ const attributeKeys: Record<Attribute, ChangeKey | null> = {
   lastOrderAt: ordersKey,
   expectedNextOrderAt: ordersKey,
 };
+
+/** The change key of what delivery knows about reaching a profile on a channel. */
+export const reachKey = (channel: string): ChangeKey => `reach:${channel}`;
 
 /** The change key of an event name. */
 export const eventKey = (name: string): ChangeKey => `event:${name}`;
@@ -85,6 +88,7 @@ export function dependenciesOf(condition: SegmentCondition): Set<ChangeKey> {
         break;
       case "reachable":
         keys.add(`consent:${node.channel}`);
+        keys.add(reachKey(node.channel));
         if (node.channel === "email") keys.add("attr:email");
         if (node.channel === "sms") keys.add("attr:phone");
         break;

@@ -46,7 +46,17 @@ export interface ProfileFacts {
   scores: ReadonlyMap<string, number>;
   /** Behaviour atoms by key (see atoms.ts); a missing atom matched nothing. */
   atoms: ReadonlyMap<string, AtomFacts>;
+  /** What delivery knows beside consent (see `ReachFact`). */
+  reach: ReadonlySet<ReachFact>;
 }
+
+/**
+ * Delivery's facts about a profile that decide whether a channel reaches it: its email
+ * address or phone number is suppressed (hard bounce, complaint, manual), it has an active
+ * web push subscription, it has a linked Telegram chat.
+ */
+export type ReachFact =
+  "email_suppressed" | "sms_suppressed" | "push_subscribed" | "telegram_linked";
 
 /** The time and the values frozen for a segment's evaluation. */
 export interface EvaluationContext {
@@ -286,13 +296,19 @@ export function evaluateCondition(
         facts.profile.consent[condition.channel]?.status === condition.status,
       );
     case "reachable": {
-      const { profile } = facts;
-      const status = profile.consent[condition.channel]?.status;
+      // An address to send to that is not suppressed, and no opt-out of the channel.
+      const { profile, reach } = facts;
+      if (profile.consent[condition.channel]?.status === "unsubscribed")
+        return fixed(false);
       if (condition.channel === "email")
-        return fixed(profile.email !== null && status !== "unsubscribed");
+        return fixed(profile.email !== null && !reach.has("email_suppressed"));
       if (condition.channel === "sms")
-        return fixed(profile.phone !== null && status !== "unsubscribed");
-      return fixed(status === "subscribed");
+        return fixed(profile.phone !== null && !reach.has("sms_suppressed"));
+      return fixed(
+        reach.has(
+          condition.channel === "push" ? "push_subscribed" : "telegram_linked",
+        ),
+      );
     }
     case "segment":
       return fixed(facts.segments.has(condition.segmentId));

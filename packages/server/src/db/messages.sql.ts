@@ -903,18 +903,20 @@ export async function upsertPushSubscription(
   );
 }
 
-/** Removes a push subscription (the browser left, or the push service said 404/410). */
+/**
+ * Removes a push subscription (the browser left, or the push service said 404/410);
+ * resolves to the profile it was for, if there was one.
+ */
 export async function deletePushSubscription(
   q: Queryable,
   workspaceId: string,
   endpoint: string,
-): Promise<boolean> {
-  return (
-    (await q.execute(
-      "delete from push_subscriptions where workspace_id = $1 and endpoint = $2",
-      [workspaceId, endpoint],
-    )) > 0
+): Promise<string | undefined> {
+  const [row] = await q.query<{ profile_id: string }>(
+    "delete from push_subscriptions where workspace_id = $1 and endpoint = $2 returning profile_id",
+    [workspaceId, endpoint],
   );
+  return row?.profile_id;
 }
 
 /** A profile's push subscriptions. */

@@ -314,3 +314,18 @@ export async function profileRows(
     [workspaceId, ids],
   );
 }
+
+/** The live profiles whose own email address (channel `email`) or phone number (`sms`) is `address`. */
+export async function profilesWithAddress(
+  q: Queryable,
+  workspaceId: string,
+  channel: string,
+  address: string,
+): Promise<string[]> {
+  const rows = await q.query<{ id: string }>(
+    `select id from profiles where workspace_id = $1 and merged_into is null
+        and (($2::text = 'email' and email = $3) or ($2::text = 'sms' and phone = $3))`,
+    [workspaceId, channel, address],
+  );
+  return rows.map((row) => row.id);
+}

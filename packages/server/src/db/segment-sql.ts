@@ -416,12 +416,21 @@ export function compileCondition(
         `coalesce(p.consent -> ${params.add(condition.channel, "::text")} ->> 'status' = ${params.add(condition.status, "::text")}, false)`,
       );
     case "reachable": {
-      const status = `(p.consent -> ${params.add(condition.channel, "::text")} ->> 'status')`;
-      if (condition.channel === "email" || condition.channel === "sms")
+      // An address that is not suppressed, and no opt-out of the channel (as evaluate.ts).
+      const channel = params.add(condition.channel, "::text");
+      const consented = `coalesce(p.consent -> ${channel} ->> 'status', '') <> 'unsubscribed'`;
+      if (condition.channel === "email" || condition.channel === "sms") {
+        const address = condition.channel === "email" ? "p.email" : "p.phone";
         return never(
-          `(p.${condition.channel === "email" ? "email" : "phone"} is not null and coalesce(${status}, '') <> 'unsubscribed')`,
+          `(${address} is not null and ${consented} and not exists (select 1 from suppressions x
+             where x.workspace_id = ${workspace} and x.channel = ${channel} and x.address = ${address}))`,
         );
-      return never(`coalesce(${status} = 'subscribed', false)`);
+      }
+      const linked =
+        condition.channel === "push"
+          ? `exists (select 1 from push_subscriptions s where s.workspace_id = ${workspace} and s.profile_id = p.id)`
+          : `exists (select 1 from telegram_chats t where t.workspace_id = ${workspace} and t.profile_id = p.id)`;
+      return never(`(${consented} and ${linked})`);
     }
     case "segment":
       return never(

@@ -354,7 +354,7 @@ export async function analyzeMemberships(q: Queryable): Promise<void> {
 
 /** A membership-like fact of a profile. */
 export type MembershipFactRow = {
-  kind: "segment" | "list" | "tag" | "score" | "timer";
+  kind: "segment" | "list" | "tag" | "score" | "timer" | "reach";
   profile_id: string;
   key: string;
   status: string | null;
@@ -363,8 +363,9 @@ export type MembershipFactRow = {
 };
 
 /**
- * Everything the profiles belong to — segments, lists, tags, scores — and their segment
- * timers, in one query.
+ * Everything the profiles belong to — segments, lists, tags, scores — their segment
+ * timers, and what delivery knows of reaching them (`reach`, keyed by a `ReachFact`:
+ * suppressed address, push subscription, Telegram link), in one query.
  */
 export async function membershipFacts(
   q: Queryable,
@@ -392,6 +393,17 @@ export async function membershipFacts(
        union all
        select 'timer', p.id, segment_id, null, null, wake_at
          from segment_timers where workspace_id = $1 and profile_id = p.id
+       union all
+       select 'reach', p.id, x.channel || '_suppressed', null, null, null
+         from profiles r join suppressions x on x.workspace_id = $1
+          and ((x.channel = 'email' and x.address = r.email) or (x.channel = 'sms' and x.address = r.phone))
+        where r.workspace_id = $1 and r.id = p.id
+       union all
+       select 'reach', p.id, 'push_subscribed', null, null, null
+        where exists (select 1 from push_subscriptions where workspace_id = $1 and profile_id = p.id)
+       union all
+       select 'reach', p.id, 'telegram_linked', null, null, null
+         from telegram_chats where workspace_id = $1 and profile_id = p.id
      ) f`,
     [workspaceId, profileIds],
   );

@@ -30,6 +30,7 @@ import { getProfileRow } from "../db/profiles.sql.ts";
 import { TelegramProvider } from "../providers/telegram.ts";
 import { appendEvents } from "../workers/ingest-writer.ts";
 import { enqueueMessage, hashRequest } from "../workers/message-ledger.ts";
+import { reachabilityChanged } from "../workers/segment-actions.ts";
 import type { App, HttpDeps } from "./app.ts";
 import { ErrorBody } from "./errors.ts";
 import { telegramSecret } from "./provider-webhooks.ts";
@@ -550,18 +551,24 @@ export function registerMessageRoutes(api: App, deps: HttpDeps): void {
         request.body.channel,
         request.body.address,
       );
-      await upsertSuppression(
-        db,
-        request.auth.workspaceId,
-        {
-          channel: request.body.channel,
-          address,
-          reason: "manual",
-          source: "api",
-          detail: request.body.detail,
-        },
-        clock.now(),
-      );
+      const { workspaceId } = request.auth;
+      const { channel } = request.body;
+      const now = clock.now();
+      await db.tx(async (tx) => {
+        await upsertSuppression(
+          tx,
+          workspaceId,
+          {
+            channel,
+            address,
+            reason: "manual",
+            source: "api",
+            detail: request.body.detail,
+          },
+          now,
+        );
+        await reachabilityChanged(tx, workspaceId, channel, { address }, now);
+      });
       return reply.status(204).send(null);
     },
   );
@@ -584,14 +591,16 @@ export function registerMessageRoutes(api: App, deps: HttpDeps): void {
         request.params.channel,
         request.params.address,
       );
-      if (
-        !(await deleteSuppression(
-          db,
-          request.auth.workspaceId,
-          request.params.channel,
-          address,
-        ))
-      )
+      const { workspaceId } = request.auth;
+      const { channel } = request.params;
+      const now = clock.now();
+      const lifted = await db.tx(async (tx) => {
+        if (!(await deleteSuppression(tx, workspaceId, channel, address)))
+          return false;
+        await reachabilityChanged(tx, workspaceId, channel, { address }, now);
+        return true;
+      });
+      if (!lifted)
         throw new DomainError("not_found", `${address} is not suppressed`);
       return reply.status(204).send(null);
     },

@@ -32,6 +32,7 @@ import {
   unsubscribeRecipient,
   type MessageNews,
 } from "../workers/message-ledger.ts";
+import { reachabilityChanged } from "../workers/segment-actions.ts";
 import type { App, HttpDeps } from "./app.ts";
 
 /**
@@ -124,7 +125,7 @@ export async function registerProviderWebhookRoutes(
         if (
           (item.news === "bounced" && item.bounceType === "hard") ||
           item.news === "complained"
-        )
+        ) {
           await upsertSuppression(
             tx,
             workspaceId,
@@ -137,6 +138,8 @@ export async function registerProviderWebhookRoutes(
             },
             now,
           );
+          await reachabilityChanged(tx, workspaceId, "email", { address }, now);
+        }
       }
     });
     return matched;
@@ -532,6 +535,13 @@ export async function registerProviderWebhookRoutes(
               update.message?.from?.username ?? null,
               now,
             );
+            await reachabilityChanged(
+              tx,
+              workspaceId,
+              "telegram",
+              { profileId: id },
+              now,
+            );
             await changeConsent(
               tx,
               workspaceId,
@@ -561,6 +571,14 @@ export async function registerProviderWebhookRoutes(
                 now,
               );
             await unlinkTelegramChat(tx, workspaceId, chat);
+            if (profileId)
+              await reachabilityChanged(
+                tx,
+                workspaceId,
+                "telegram",
+                { profileId },
+                now,
+              );
           });
           await reply(
             `You won't get messages from ${store} here any more. Use your link again to come back.`,

@@ -5,6 +5,8 @@ import { identifierKey } from "@herald/core/identity/identifiers";
 import type { NewWorkspace } from "@herald/core/workspaces/workspaces";
 import { encodeIntakeItem } from "../db/intake.sql.ts";
 import { silentLogger } from "../logger.ts";
+import { startFakeHttp } from "../testing/fake-http.ts";
+import { patchSettings } from "../testing/messaging.ts";
 import type { Herald } from "../main.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
@@ -546,5 +548,162 @@ describeOnDatabases("segments API", (db) => {
       0,
       "leaving Pro takes them out of the segment built on it",
     );
+  });
+
+  it("counts a shopper reachable only where a message gets through: suppressions, push subscriptions, Telegram links", async () => {
+    const ws = await createTestWorkspace(db(), clock);
+    await send(ws, [
+      {
+        type: "identify",
+        userId: "a",
+        traits: { email: "a@shop.test", phone: "+4915100000001" },
+      },
+      {
+        type: "identify",
+        userId: "b",
+        traits: { email: "b@shop.test", phone: "+4915100000002" },
+      },
+    ]);
+    const segments: Record<string, string> = {};
+    for (const channel of ["email", "sms", "push", "telegram"]) {
+      const created = await api(herald, ws.secretKey, "POST", "/api/segments", {
+        name: `Reachable by ${channel}`,
+        definition: { type: "reachable", channel },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      segments[channel] = created.body.id as string;
+    }
+    await settle(ws);
+    const a = await profileId(ws, "a");
+    const b = await profileId(ws, "b");
+    /** Members kept live, and the same condition counted in bulk by the compiled SQL. */
+    const reachable = async (channel: string) => {
+      const members = (
+        await segmentMembers(herald, ws.secretKey, segments[channel] ?? "")
+      )
+        .map((m) => m.profileId)
+        .sort();
+      const preview = await api(
+        herald,
+        ws.secretKey,
+        "POST",
+        "/api/segments/preview",
+        { definition: { type: "reachable", channel } },
+      );
+      assert.equal(
+        preview.body.count,
+        members.length,
+        `${channel}: bulk count`,
+      );
+      return members;
+    };
+    assert.deepEqual(await reachable("email"), [a, b].sort());
+    assert.deepEqual(await reachable("sms"), [a, b].sort());
+    assert.deepEqual(await reachable("push"), []);
+    assert.deepEqual(await reachable("telegram"), []);
+
+    // A suppressed address is not reachable; lifting the suppression brings it back.
+    const suppress = (channel: string, address: string) =>
+      api(herald, ws.secretKey, "POST", "/api/suppressions", {
+        channel,
+        address,
+      });
+    assert.equal((await suppress("email", "a@shop.test")).status, 204);
+    assert.equal((await suppress("sms", "+4915100000002")).status, 204);
+    assert.deepEqual(await reachable("email"), [b]);
+    assert.deepEqual(await reachable("sms"), [a]);
+    const lifted = await api(
+      herald,
+      ws.secretKey,
+      "DELETE",
+      "/api/suppressions/email/a%40shop.test",
+    );
+    assert.equal(lifted.status, 204);
+    assert.deepEqual(await reachable("email"), [a, b].sort());
+
+    // A browser's push subscription makes its shopper reachable by push, until it goes.
+    const endpoint = "https://push.example.test/send/b-browser";
+    const subscribed = await fetch(`${herald.url}/v1/push/subscriptions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        writeKey: ws.writeKey,
+        userId: "b",
+        subscription: {
+          endpoint,
+          keys: {
+            p256dh:
+              "BNcRdreALRFXTkOOUHK1EtK2wtaz5Ry4YfYCA_0QTpQtUbVlUls0VJXg7A8u-Ts1XbjhazAkj7I99e8QcYP7DkM",
+            auth: "tBHItJI5svbpez7KI4CCXg",
+          },
+        },
+      }),
+    });
+    assert.equal(subscribed.status, 201, await subscribed.text());
+    await settle(ws);
+    assert.deepEqual(await reachable("push"), [b]);
+    const unsubscribed = await fetch(`${herald.url}/v1/push/subscriptions`, {
+      method: "DELETE",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ writeKey: ws.writeKey, endpoint }),
+    });
+    assert.equal(unsubscribed.status, 204);
+    await settle(ws);
+    assert.deepEqual(await reachable("push"), []);
+
+    // A chat linked through the bot's /start link makes its shopper reachable by Telegram.
+    const bot = await startFakeHttp(() => ({
+      status: 200,
+      body: { ok: true, result: true },
+    }));
+    try {
+      await patchSettings(herald, ws.secretKey, {
+        telegram: {
+          botToken: "123:abc",
+          botUsername: "shop_bot",
+          baseUrl: bot.url,
+        },
+      });
+      const link = await api(
+        herald,
+        ws.secretKey,
+        "GET",
+        `/api/profiles/${a}/telegram-link`,
+      );
+      assert.equal(link.status, 200, JSON.stringify(link.body));
+      await api(herald, ws.secretKey, "POST", "/api/messages/telegram/webhook");
+      const setWebhook = JSON.parse(
+        bot.requests.find((r) => r.path.endsWith("/setWebhook"))?.body ?? "{}",
+      ) as { url: string; secret_token: string };
+      const update = async (text: string) => {
+        const response = await fetch(
+          herald.url + new URL(setWebhook.url).pathname,
+          {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              "x-telegram-bot-api-secret-token": setWebhook.secret_token,
+            },
+            body: JSON.stringify({
+              update_id: 1,
+              message: {
+                message_id: 1,
+                chat: { id: 5550001, type: "private" },
+                from: { id: 5550001 },
+                text,
+              },
+            }),
+          },
+        );
+        assert.equal(response.status, 200, await response.text());
+        await settle(ws);
+      };
+      await update(`/start ${link.body.token}`);
+      assert.deepEqual(await reachable("telegram"), [a]);
+      await update("/stop");
+      assert.deepEqual(await reachable("telegram"), []);
+    } finally {
+      await bot.close();
+    }
   });
 });

@@ -23,6 +23,7 @@ import {
 } from "../db/messages.sql.ts";
 import { getProfileRow } from "../db/profiles.sql.ts";
 import { appendEvents } from "../workers/ingest-writer.ts";
+import { reachabilityChanged } from "../workers/segment-actions.ts";
 import {
   changeConsent,
   recordMessageNews,
@@ -394,6 +395,13 @@ export async function registerTrackingRoutes(
             at: now.toISOString(),
             source: "Subscribed",
           });
+          await reachabilityChanged(
+            tx,
+            workspaceId,
+            "push",
+            { profileId },
+            now,
+          );
         });
         return reply.status(201).send({ success: true });
       },
@@ -419,7 +427,21 @@ export async function registerTrackingRoutes(
           request,
           request.body.writeKey,
         );
-        await deletePushSubscription(db, workspaceId, request.body.endpoint);
+        await db.tx(async (tx) => {
+          const profileId = await deletePushSubscription(
+            tx,
+            workspaceId,
+            request.body.endpoint,
+          );
+          if (profileId)
+            await reachabilityChanged(
+              tx,
+              workspaceId,
+              "push",
+              { profileId },
+              clock.now(),
+            );
+        });
         return reply.status(204).send();
       },
     );

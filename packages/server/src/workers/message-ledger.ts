@@ -35,6 +35,7 @@ import {
 } from "../db/messages.sql.ts";
 import type { SendOutcome } from "../providers/provider.ts";
 import { appendProfileEvents } from "./ingest-writer.ts";
+import { reachabilityChanged } from "./segment-actions.ts";
 
 /**
  * The ledger's write side that other features call: queue a message (flows, campaigns,
@@ -235,7 +236,7 @@ export async function recordMessageNews(
     ]);
   }
   const address = row.recipient;
-  if (address && news === "bounced" && input.bounceType === "hard")
+  if (address && news === "bounced" && input.bounceType === "hard") {
     await upsertSuppression(
       tx,
       input.workspaceId,
@@ -248,6 +249,14 @@ export async function recordMessageNews(
       },
       at,
     );
+    await reachabilityChanged(
+      tx,
+      input.workspaceId,
+      row.channel,
+      { address },
+      at,
+    );
+  }
   if (address && news === "complained") {
     await upsertSuppression(
       tx,
@@ -259,6 +268,13 @@ export async function recordMessageNews(
         source: `message ${row.id}`,
         detail: input.reason,
       },
+      at,
+    );
+    await reachabilityChanged(
+      tx,
+      input.workspaceId,
+      row.channel,
+      { address },
       at,
     );
     await changeConsent(
@@ -481,34 +497,55 @@ export async function applySendEffect(
   now: Date,
 ): Promise<void> {
   const { row, outcome, gone } = effect;
-  if (outcome.ok || !outcome.gone) {
+  const forgetPush = async () => {
     for (const endpoint of gone)
       await deletePushSubscription(tx, row.workspace_id, endpoint);
+    if (gone.length > 0)
+      await reachabilityChanged(
+        tx,
+        row.workspace_id,
+        "push",
+        { profileId: row.profile_id },
+        now,
+      );
+  };
+  const suppress = async (channel: "email" | "sms", address: string) => {
+    await upsertSuppression(
+      tx,
+      row.workspace_id,
+      {
+        channel,
+        address,
+        reason: "hard_bounce",
+        source: `message ${row.id}`,
+        detail: outcome.ok ? undefined : outcome.error,
+      },
+      now,
+    );
+    await reachabilityChanged(tx, row.workspace_id, channel, { address }, now);
+  };
+  if (outcome.ok || !outcome.gone) {
+    await forgetPush();
     return;
   }
   switch (row.channel) {
     case "push":
-      for (const endpoint of gone)
-        await deletePushSubscription(tx, row.workspace_id, endpoint);
+      await forgetPush();
       break;
     case "telegram":
-      if (row.recipient)
+      if (row.recipient) {
         await unlinkTelegramChat(tx, row.workspace_id, row.recipient);
-      break;
-    case "email":
-      if (row.recipient)
-        await upsertSuppression(
+        await reachabilityChanged(
           tx,
           row.workspace_id,
-          {
-            channel: "email",
-            address: row.recipient,
-            reason: "hard_bounce",
-            source: `message ${row.id}`,
-            detail: outcome.error,
-          },
+          "telegram",
+          { profileId: row.profile_id },
           now,
         );
+      }
+      break;
+    case "email":
+      if (row.recipient) await suppress("email", row.recipient);
       break;
     case "sms":
       if (/21610/.test(outcome.error))
@@ -521,19 +558,7 @@ export async function applySendEffect(
           "carrier STOP",
           now,
         );
-      else if (row.recipient)
-        await upsertSuppression(
-          tx,
-          row.workspace_id,
-          {
-            channel: "sms",
-            address: row.recipient,
-            reason: "hard_bounce",
-            source: `message ${row.id}`,
-            detail: outcome.error,
-          },
-          now,
-        );
+      else if (row.recipient) await suppress("sms", row.recipient);
       break;
     case "webhook":
       break;

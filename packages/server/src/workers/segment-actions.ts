@@ -7,12 +7,19 @@ import {
   evaluateCondition,
   type Evaluation,
   type ProfileFacts,
+  type ReachFact,
 } from "@herald/core/segments/evaluate";
+import { reachKey } from "@herald/core/segments/dependencies";
 import { usesRfm } from "@herald/core/segments/segments";
 import { normalizeTag } from "@herald/core/tags/tags";
 import type { Queryable, Tx } from "../db/database.ts";
 import { deleteFromList, getList, setListStatus } from "../db/lists.sql.ts";
-import { getProfileRow, lockProfiles, toProfile } from "../db/profiles.sql.ts";
+import {
+  getProfileRow,
+  lockProfiles,
+  profilesWithAddress,
+  toProfile,
+} from "../db/profiles.sql.ts";
 import { awardPoints, ensureScore } from "../db/scores.sql.ts";
 import { atomFacts, membershipFacts } from "../db/segments.sql.ts";
 import { deleteTags, insertTags } from "../db/tags.sql.ts";
@@ -64,6 +71,36 @@ async function reevaluate(
     now,
     cause: "membership",
   });
+}
+
+/**
+ * Re-evaluates the segments on reaching profiles by `channel` after delivery changed what
+ * it knows (call it in the transaction of the change): a suppression of an address added or
+ * lifted (every live profile with that address), a push subscription or a Telegram link
+ * added or removed (the profile).
+ */
+export async function reachabilityChanged(
+  tx: Tx,
+  workspaceId: string,
+  channel: string,
+  who: { profileId: string } | { address: string },
+  now: Date,
+): Promise<void> {
+  const ids =
+    "address" in who
+      ? await profilesWithAddress(tx, workspaceId, channel, who.address)
+      : [who.profileId];
+  await reevaluate(
+    tx,
+    workspaceId,
+    new Map(
+      ids.map((id) => [
+        id,
+        { keys: new Set([reachKey(channel)]), silent: false },
+      ]),
+    ),
+    now,
+  );
 }
 
 /**
@@ -266,6 +303,7 @@ export async function checkCondition(
     lists: Map<string, ListStatus>;
     tags: Set<string>;
     scores: Map<string, number>;
+    reach: Set<ReachFact>;
   } = {
     profile: toProfile(row),
     segments: new Set(),
@@ -273,6 +311,7 @@ export async function checkCondition(
     tags: new Set(),
     scores: new Map(),
     atoms: new Map(),
+    reach: new Set(),
   };
   for (const fact of await membershipFacts(q, workspaceId, [row.id])) {
     if (fact.kind === "segment") facts.segments.add(fact.key);
@@ -280,6 +319,7 @@ export async function checkCondition(
       facts.lists.set(fact.key, fact.status as ListStatus);
     else if (fact.kind === "tag") facts.tags.add(fact.key);
     else if (fact.kind === "score") facts.scores.set(fact.key, fact.value ?? 0);
+    else if (fact.kind === "reach") facts.reach.add(fact.key as ReachFact);
   }
   const atoms = [...atomsOf([condition]).values()];
   facts.atoms =

@@ -9,6 +9,14 @@ import {
   type ValueTest,
 } from "@herald/core/segments/condition";
 import { insertList } from "../db/lists.sql.ts";
+import {
+  deletePushSubscription,
+  deleteSuppression,
+  linkTelegramChat,
+  unlinkTelegramChat,
+  upsertPushSubscription,
+  upsertSuppression,
+} from "../db/messages.sql.ts";
 import { insertScore } from "../db/scores.sql.ts";
 import {
   getSegment,
@@ -26,6 +34,7 @@ import {
   addScore,
   addTag,
   changeListStatus,
+  reachabilityChanged,
   removeTag,
 } from "./segment-actions.ts";
 import { SegmentComputer } from "./segment-computer.ts";
@@ -34,7 +43,8 @@ import { SegmentTimers } from "./segment-timers.ts";
 
 /**
  * The property that makes live segments trustworthy: for random event streams, clock
- * moves, tag / score / list changes and random segment definitions, the membership kept
+ * moves, tag / score / list changes, suppressions, push subscriptions, Telegram links and
+ * random segment definitions, the membership kept
  * incrementally (event processor + timers + membership changes) always equals a full
  * recomputation with the SQL compiled from the same definitions, at the same instant.
  * HERALD_AGREEMENT_RUNS sets the number of runs (30; use hundreds for a long search).
@@ -45,6 +55,7 @@ const users = ["u0", "u1"];
 const anonymous = ["a0", "a1"];
 const categories = ["shoes", "Shoes", "hats"];
 const listId = "list_agree";
+const phones = ["+4915100000001", "+4915100000002"];
 
 // ---- Conditions -------------------------------------------------------------------------
 
@@ -280,7 +291,12 @@ function leaf(now: Date, segmentIds: string[]): fc.Arbitrary<SegmentCondition> {
       })
       .map((c) => ({ type: "consent" as const, ...c })),
     fc
-      .constantFrom("email" as const, "push" as const)
+      .constantFrom(
+        "email" as const,
+        "sms" as const,
+        "push" as const,
+        "telegram" as const,
+      )
       .map((channel) => ({ type: "reachable" as const, channel })),
     fc.constantFrom("vip", "new").map((tag) => ({ type: "tag" as const, tag })),
     fc
@@ -349,7 +365,14 @@ type Step =
       kind: "list";
       user: string;
       status: "subscribed" | "unsubscribed" | "pending";
-    };
+    }
+  | {
+      kind: "suppress";
+      channel: "email" | "sms";
+      address: string;
+      add: boolean;
+    }
+  | { kind: "push" | "telegram"; user: string; add: boolean };
 
 const who = fc.oneof(
   {
@@ -404,6 +427,8 @@ const event = fc.oneof(
           country: fc.constantFrom("DE", "fr"),
           email: fc.constantFrom("a@x.test", "b@x.test"),
           email_consent: fc.boolean(),
+          phone: fc.constantFrom(...phones),
+          sms_consent: fc.boolean(),
         },
         { requiredKeys: [] },
       ),
@@ -556,6 +581,36 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       })
       .map((s) => ({ kind: "list" as const, ...s })),
   },
+  {
+    weight: 1,
+    arbitrary: fc.oneof(
+      fc
+        .record({
+          address: fc.constantFrom("a@x.test", "b@x.test"),
+          add: fc.boolean(),
+        })
+        .map((s) => ({
+          kind: "suppress" as const,
+          channel: "email" as const,
+          ...s,
+        })),
+      fc
+        .record({ address: fc.constantFrom(...phones), add: fc.boolean() })
+        .map((s) => ({
+          kind: "suppress" as const,
+          channel: "sms" as const,
+          ...s,
+        })),
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constantFrom("push" as const, "telegram" as const),
+      user: fc.constantFrom(...users),
+      add: fc.boolean(),
+    }),
+  },
 );
 
 const start = new Date("2026-06-01T00:00:00Z");
@@ -646,6 +701,70 @@ describeOnDatabases(
                 assert.equal(response.status, 200, await response.text());
               } else if (s.kind === "advance") {
                 clock.advance(s.ms);
+              } else if (s.kind === "suppress") {
+                await db().tx(async (tx) => {
+                  const now = clock.now();
+                  if (s.add)
+                    await upsertSuppression(
+                      tx,
+                      ws.id,
+                      {
+                        channel: s.channel,
+                        address: s.address,
+                        reason: "manual",
+                        source: "test",
+                      },
+                      now,
+                    );
+                  else await deleteSuppression(tx, ws.id, s.channel, s.address);
+                  await reachabilityChanged(
+                    tx,
+                    ws.id,
+                    s.channel,
+                    { address: s.address },
+                    now,
+                  );
+                });
+              } else if (s.kind === "push" || s.kind === "telegram") {
+                const profileId = await profileOf(s.user);
+                if (!profileId) return;
+                await db().tx(async (tx) => {
+                  const now = clock.now();
+                  const endpoint = `https://push.test/${s.user}`;
+                  const chat = `chat-${s.user}`;
+                  if (s.kind === "push" && s.add)
+                    await upsertPushSubscription(
+                      tx,
+                      ws.id,
+                      {
+                        endpoint,
+                        profile_id: profileId,
+                        p256dh: "key",
+                        auth: "auth",
+                        user_agent: null,
+                      },
+                      now,
+                    );
+                  else if (s.kind === "push")
+                    await deletePushSubscription(tx, ws.id, endpoint);
+                  else if (s.add)
+                    await linkTelegramChat(
+                      tx,
+                      ws.id,
+                      profileId,
+                      chat,
+                      null,
+                      now,
+                    );
+                  else await unlinkTelegramChat(tx, ws.id, chat);
+                  await reachabilityChanged(
+                    tx,
+                    ws.id,
+                    s.kind,
+                    { profileId },
+                    now,
+                  );
+                });
               } else {
                 const profileId = await profileOf(s.user);
                 if (!profileId) return;
@@ -668,7 +787,7 @@ describeOnDatabases(
                           : {}),
                       },
                     );
-                  } else {
+                  } else if (s.kind === "list") {
                     await changeListStatus(
                       tx,
                       ws.id,

@@ -18,6 +18,7 @@ import {
 import {
   evaluateCondition,
   type ProfileFacts,
+  type ReachFact,
 } from "@herald/core/segments/evaluate";
 import type { SegmentParams } from "@herald/core/segments/segments";
 import type { TagRule } from "@herald/core/tags/tags";
@@ -204,6 +205,7 @@ interface LoadedFacts extends ProfileFacts {
   tags: Set<string>;
   scores: Map<string, number>;
   atoms: Map<string, AtomFacts>;
+  reach: Set<ReachFact>;
   timers: Map<string, number>;
 }
 
@@ -257,6 +259,7 @@ export async function evaluateProfiles(
       tags: new Set(),
       scores: new Map(),
       atoms: new Map(),
+      reach: new Set(),
       timers: new Map(),
     });
   const mfRows = await membershipFacts(tx, workspaceId, ids);
@@ -268,6 +271,7 @@ export async function evaluateProfiles(
       f.lists.set(row.key, row.status as ListStatus);
     else if (row.kind === "tag") f.tags.add(row.key);
     else if (row.kind === "score") f.scores.set(row.key, row.value ?? 0);
+    else if (row.kind === "reach") f.reach.add(row.key as ReachFact);
     else if (row.at) f.timers.set(row.key, row.at.getTime());
   }
   const atoms = new Map<string, Atom>();
