@@ -428,3 +428,81 @@ describeOnDatabases("provider webhooks", (db) => {
     assert.equal(await status("pm"), "delivered");
   });
 });
+
+describeOnDatabases("provider webhooks under load", (db) => {
+  it("takes concurrent SendGrid bounces for the same messages, in any order, without a deadlock", async () => {
+    const clock = new ManualClock("2026-01-05T12:00:00Z");
+    const herald = await startTestHerald(db(), { clock });
+    try {
+      const ws = await createTestWorkspace(db(), clock);
+      const keys = { writeKey: ws.writeKey, secretKey: ws.secretKey };
+      const { verificationKey, privateKey } = sendgridKeys();
+      await patchSettings(herald, ws.secretKey, {
+        email: { sendgridVerificationKey: verificationKey },
+      });
+      const messages: { id: string; email: string }[] = [];
+      for (let i = 0; i < 8; i++) {
+        const email = `load${i}@example.com`;
+        const profileId = await identify(herald, keys, `u-load${i}`, {
+          email,
+          email_consent: true,
+        });
+        const id = await queueMessage(herald, {
+          workspaceId: ws.id,
+          profileId,
+          channel: "email",
+          idempotencyKey: `load-${i}`,
+          content: { subject: "News", text: "hi" },
+        });
+        messages.push({ id, email });
+      }
+      await herald.sender.drain(ws.id);
+      const hook = (
+        await api(herald, ws.secretKey, "GET", "/api/messages/providers")
+      ).body.webhookUrls.sendgrid as string;
+      // SendGrid batches the same messages' events differently on every retry.
+      const batch = (k: number) => {
+        const turn = k % messages.length;
+        const order = [...messages.slice(turn), ...messages.slice(0, turn)];
+        return JSON.stringify(
+          (k % 2 ? order.reverse() : order).map((m) => ({
+            email: m.email,
+            event: "bounce",
+            type: "bounce",
+            reason: "550 5.1.1 unknown user",
+            "smtp-id": `<${m.id}@localhost.localdomain>`,
+          })),
+        );
+      };
+      const responses = await Promise.all(
+        Array.from({ length: 12 }, async (_, k) => {
+          const body = batch(k);
+          const response = await fetch(local(herald, hook), {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              ...sendgridHeaders(privateKey, body, clock.now()),
+            },
+            body,
+          });
+          return `${response.status} ${await response.text()}`;
+        }),
+      );
+      for (const r of responses) assert.match(r, /^200 /, r);
+      for (const m of messages)
+        assert.equal(
+          (await getMessage(herald, ws.secretKey, m.id)).status,
+          "bounced",
+        );
+      const suppressed = await api(
+        herald,
+        ws.secretKey,
+        "GET",
+        "/api/suppressions",
+      );
+      assert.equal(suppressed.body.items.length, messages.length);
+    } finally {
+      await herald.close();
+    }
+  });
+});

@@ -21,6 +21,7 @@ import {
   findTelegramProfile,
   getMessageRow,
   linkTelegramChat,
+  lockMessageRows,
   unlinkTelegramChat,
   upsertSuppression,
   type MessageRow,
@@ -132,7 +133,12 @@ export async function registerProviderWebhookRoutes(
     return workspaceId;
   }
 
-  /** Records email news: the ledger row if found, suppressions either way. */
+  /**
+   * Records email news: the ledger row if found, suppressions either way. The rows are
+   * found first, then locked together in id order, and the news applied in address
+   * order: SendGrid batches the same messages' events in any order, and two requests
+   * that locked rows as they came deadlocked on PostgreSQL.
+   */
   async function applyEmailNews(
     workspaceId: string,
     items: EmailNews[],
@@ -140,8 +146,25 @@ export async function registerProviderWebhookRoutes(
     const now = clock.now();
     let matched = 0;
     await db.tx(async (tx) => {
-      for (const item of items) {
-        const row = await findRow(tx, workspaceId, item);
+      const found: (string | undefined)[] = [];
+      for (const item of items)
+        found.push((await findRow(tx, workspaceId, item))?.id);
+      const ids = [...new Set(found.filter((id) => id !== undefined))];
+      const rows = new Map(
+        (await lockMessageRows(tx, workspaceId, ids)).map((r) => [r.id, r]),
+      );
+      const work = items
+        .map((item, i) => ({
+          item,
+          address: normalizeEmail(item.address),
+          row: rows.get(found[i] ?? ""),
+        }))
+        .sort(
+          (a, b) =>
+            compare(a.address ?? "", b.address ?? "") ||
+            compare(a.row?.id ?? "", b.row?.id ?? ""),
+        );
+      for (const { item, address, row } of work) {
         if (row) {
           matched++;
           if (item.news === "unsubscribed")
@@ -149,7 +172,7 @@ export async function registerProviderWebhookRoutes(
           else
             await recordMessageNews(tx, {
               workspaceId,
-              message: row.id,
+              message: row,
               news: item.news,
               human: true,
               ...(item.bounceType ? { bounceType: item.bounceType } : {}),
@@ -157,7 +180,6 @@ export async function registerProviderWebhookRoutes(
               at: now,
             });
         }
-        const address = normalizeEmail(item.address);
         if (!address) continue;
         if (
           (item.news === "bounced" && item.bounceType === "hard") ||
@@ -180,6 +202,7 @@ export async function registerProviderWebhookRoutes(
     return matched;
   }
 
+  /** The ledger row an item is about, unlocked (applyEmailNews locks them together). */
   async function findRow(
     tx: Tx,
     workspaceId: string,
@@ -191,7 +214,7 @@ export async function registerProviderWebhookRoutes(
           ? uuidPattern.exec(candidate)?.[0]?.toLowerCase()
           : undefined;
       if (!id) continue;
-      const row = await getMessageRow(tx, workspaceId, id, true);
+      const row = await getMessageRow(tx, workspaceId, id);
       if (row) return row;
     }
     if (item.providerMessageId)
@@ -658,6 +681,11 @@ export async function registerProviderWebhookRoutes(
       },
     );
   });
+}
+
+/** Orders strings by code unit, the same way in every process. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A string field of a provider's JSON, or "". */
