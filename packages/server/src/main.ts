@@ -44,6 +44,7 @@ import {
   productViewsData,
 } from "./workers/product-affinities.ts";
 import { TemplateRenderer } from "./templates/content-renderer.ts";
+import { SnsVerifier, type SnsFetch } from "./providers/sns-verifier.ts";
 
 /**
  * The composition root: the one place that builds Herald's parts and wires them together.
@@ -129,6 +130,8 @@ export interface StartOptions {
   storage?: Storage;
   /** False to leave background workers stopped, for tests that drive them step by step. */
   startWorkers?: boolean;
+  /** How SNS certificates and confirmations are fetched (tests); only SNS hosts are asked. */
+  snsFetch?: SnsFetch;
 }
 
 /** Starts Herald with `config`; resolves once it is listening. */
@@ -218,7 +221,13 @@ export async function startHerald(
       settings,
       ingest,
       profiles,
-      messaging: { secrets },
+      messaging: {
+        secrets,
+        sns: new SnsVerifier({
+          clock,
+          ...(options.snsFetch ? { fetch: options.snsFetch } : {}),
+        }),
+      },
       flows: flowEngine,
     });
     const url = await app.listen({ port: config.port, host: config.host });

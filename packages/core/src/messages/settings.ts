@@ -98,7 +98,39 @@ export const messagingSettingsProperties = {
             { additionalProperties: false },
           ),
         ),
-        mailgunSigningKey: Type.Optional(Type.String()),
+        mailgunSigningKey: Type.Optional(
+          Type.String({
+            minLength: 1,
+            description:
+              "Mailgun's HTTP webhook signing key; Mailgun webhooks are refused without it",
+          }),
+        ),
+        sendgridVerificationKey: Type.Optional(
+          Type.String({
+            minLength: 40,
+            description:
+              "The verification key of SendGrid's Signed Event Webhook (base64 ECDSA P-256 public key); SendGrid webhooks are refused without it",
+          }),
+        ),
+        postmarkWebhookAuth: Type.Optional(
+          Type.Object(
+            {
+              username: Type.String({ minLength: 1, pattern: "^[^:]+$" }),
+              password: Type.String({ minLength: 12 }),
+            },
+            {
+              additionalProperties: false,
+              description:
+                "Basic auth Postmark sends: set the webhook URL to https://username:password@…; Postmark webhooks are refused without it",
+            },
+          ),
+        ),
+        sesTopicArns: Type.Optional(
+          Type.Array(Type.String({ pattern: "^arn:aws[a-z-]*:sns:" }), {
+            description:
+              "SNS topics whose SES notifications are accepted (all signed ones when unset)",
+          }),
+        ),
         limits: Type.Optional(RateLimit),
       },
       { additionalProperties: false },
@@ -189,6 +221,7 @@ type Secrets = Record<string, unknown>;
 /** Where the provider secrets live, as paths of keys; `*` stands for every key or index. */
 const secretPaths: readonly (readonly string[])[] = [
   ["email", "mailgunSigningKey"],
+  ["email", "postmarkWebhookAuth", "password"],
   ["email", "dkim", "*", "privateKey"],
   ["sms", "authToken"],
   ["sms", "headers", "*"],

@@ -425,6 +425,22 @@ export async function getMessageRow(
   return row;
 }
 
+/**
+ * Rows by id, locked in id order: a transaction that changes several rows takes them in
+ * one order, so two of them never each hold a row the other waits for.
+ */
+export async function lockMessageRows(
+  tx: Tx,
+  workspaceId: string,
+  ids: string[],
+): Promise<MessageRow[]> {
+  if (ids.length === 0) return [];
+  return tx.query<MessageRow>(
+    "select * from messages where workspace_id = $1 and id = any($2::uuid[]) order by id for update",
+    [workspaceId, ids],
+  );
+}
+
 /** A row by the id the provider gave it. */
 export async function findMessageByProviderId(
   q: Queryable,

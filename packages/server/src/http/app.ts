@@ -17,6 +17,7 @@ import type { ProfileStore } from "@herald/core/profiles/profiles";
 import type { IngestWriter } from "../workers/ingest-writer.ts";
 import type { SettingsCache } from "../workers/settings-cache.ts";
 import type { MessagingSecrets } from "../workers/message-secrets.ts";
+import type { SnsVerifier } from "../providers/sns-verifier.ts";
 import { registerMessageRoutes } from "./messages.ts";
 import { registerProviderWebhookRoutes } from "./provider-webhooks.ts";
 import { registerTrackingRoutes } from "./tracking.ts";
@@ -62,8 +63,8 @@ export interface HttpDeps {
   profiles: ProfileStore;
   /** The flow engine, where this process runs flows (API triggers start runs with it). */
   flows?: FlowEngine;
-  /** Delivery: the secrets that sign tracking links and webhook addresses. */
-  messaging: { secrets: MessagingSecrets };
+  /** Delivery: the secrets that sign tracking links and webhook addresses, SNS signatures. */
+  messaging: { secrets: MessagingSecrets; sns: SnsVerifier };
 }
 
 export const apiVersion = "0.1.0";

@@ -16,6 +16,13 @@ import {
   patchSettings,
   queueMessage,
 } from "../testing/messaging.ts";
+import {
+  fakeSns,
+  sendgridHeaders,
+  sendgridKeys,
+  signSnsMessage,
+  testCertificate,
+} from "../testing/provider-signing.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
@@ -45,9 +52,13 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
     fake.requests.length = 0;
   });
 
+  const certificate = testCertificate();
   async function start() {
     clock = new ManualClock("2026-01-05T12:00:00Z");
-    herald = await startTestHerald(db(), { clock });
+    herald = await startTestHerald(db(), {
+      clock,
+      snsFetch: fakeSns(certificate.pem).fetch,
+    });
     const ws = await createTestWorkspace(db(), clock);
     return { ws, keys: { writeKey: ws.writeKey, secretKey: ws.secretKey } };
   }
@@ -156,8 +167,13 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
 
   it("records bounces, complaints and deliveries from SES, SendGrid, Postmark and Mailgun", async () => {
     const { ws, keys } = await start();
+    const sendgrid = sendgridKeys();
     await patchSettings(herald, keys.secretKey, {
-      email: { mailgunSigningKey: "mg-key" },
+      email: {
+        mailgunSigningKey: "mg-key",
+        sendgridVerificationKey: sendgrid.verificationKey,
+        postmarkWebhookAuth: { username: "pm", password: "pm-password-1234" },
+      },
     });
     const people = ["ses", "sg", "pm", "mg"];
     const ids: Record<string, string> = {};
@@ -186,31 +202,39 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
 
     const ses = await post(
       path("ses"),
-      JSON.stringify({
-        Type: "Notification",
-        Message: JSON.stringify({
-          notificationType: "Bounce",
-          mail: {
-            messageId: "ses-1",
-            commonHeaders: { messageId: `<${ids.ses}@localhost.localdomain>` },
-          },
-          bounce: {
-            bounceType: "Permanent",
-            bounceSubType: "General",
-            bouncedRecipients: [
-              {
-                emailAddress: "ses@example.com",
-                diagnosticCode: "550 5.1.1 no such user",
+      JSON.stringify(
+        signSnsMessage(
+          {
+            Type: "Notification",
+            Timestamp: clock.now().toISOString(),
+            Message: JSON.stringify({
+              notificationType: "Bounce",
+              mail: {
+                messageId: "ses-1",
+                commonHeaders: {
+                  messageId: `<${ids.ses}@localhost.localdomain>`,
+                },
               },
-            ],
+              bounce: {
+                bounceType: "Permanent",
+                bounceSubType: "General",
+                bouncedRecipients: [
+                  {
+                    emailAddress: "ses@example.com",
+                    diagnosticCode: "550 5.1.1 no such user",
+                  },
+                ],
+              },
+            }),
           },
-        }),
-      }),
+          certificate.privateKey,
+        ),
+      ),
       { "content-type": "text/plain; charset=UTF-8" },
     );
     assert.equal(ses.status, 200, ses.text);
     assert.equal(JSON.parse(ses.text).matched, 1);
-    const sg = await post(path("sendgrid"), [
+    const sgBody = JSON.stringify([
       {
         email: "sg@example.com",
         event: "spamreport",
@@ -218,13 +242,24 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
         timestamp: 1,
       },
     ]);
+    const sg = await post(
+      path("sendgrid"),
+      sgBody,
+      sendgridHeaders(sendgrid.privateKey, sgBody, clock.now()),
+    );
     assert.equal(JSON.parse(sg.text).matched, 1);
-    const pm = await post(path("postmark"), {
-      RecordType: "Delivery",
-      Recipient: "pm@example.com",
-      MessageID: "pm-1",
-      Metadata: { herald_message_id: ids.pm },
-    });
+    const pm = await post(
+      path("postmark"),
+      {
+        RecordType: "Delivery",
+        Recipient: "pm@example.com",
+        MessageID: "pm-1",
+        Metadata: { herald_message_id: ids.pm },
+      },
+      {
+        authorization: `Basic ${Buffer.from("pm:pm-password-1234").toString("base64")}`,
+      },
+    );
     assert.equal(JSON.parse(pm.text).matched, 1);
     const event = {
       event: "failed",
@@ -233,14 +268,17 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
       message: { headers: { "message-id": `${ids.mg}@localhost.localdomain` } },
       "delivery-status": { code: 550 },
     };
+    const timestamp = String(clock.now().getTime() / 1000);
     const forged = await post(path("mailgun"), {
-      signature: { timestamp: "1", token: "t", signature: "bad" },
+      signature: { timestamp, token: "t", signature: "bad" },
       "event-data": event,
     });
     assert.equal(forged.status, 401);
-    const signature = createHmac("sha256", "mg-key").update("1t").digest("hex");
+    const signature = createHmac("sha256", "mg-key")
+      .update(`${timestamp}t`)
+      .digest("hex");
     const mg = await post(path("mailgun"), {
-      signature: { timestamp: "1", token: "t", signature },
+      signature: { timestamp, token: "t", signature },
       "event-data": event,
     });
     assert.equal(JSON.parse(mg.text).matched, 1);

@@ -1,5 +1,7 @@
 import { createHmac } from "node:crypto";
+import type { FastifyRequest } from "fastify";
 import Type from "typebox";
+import Value from "typebox/value";
 import { DomainError } from "@herald/core/domain-error";
 import { isJsonObject } from "@herald/core/events/event";
 import {
@@ -19,12 +21,18 @@ import {
   findTelegramProfile,
   getMessageRow,
   linkTelegramChat,
+  lockMessageRows,
   unlinkTelegramChat,
   upsertSuppression,
   type MessageRow,
 } from "../db/messages.sql.ts";
 import { listProfileOrders } from "../db/orders.sql.ts";
 import { getProfileRow } from "../db/profiles.sql.ts";
+import {
+  verifyMailgun,
+  verifyPostmark,
+  verifySendgrid,
+} from "../providers/email-webhook-signatures.ts";
 import { TelegramProvider } from "../providers/telegram.ts";
 import {
   changeConsent,
@@ -41,11 +49,17 @@ import type { App, HttpDeps } from "./app.ts";
  * URLs to configure):
  *
  * - `ses`: Amazon SES notifications through SNS (Bounce, Complaint, Delivery; the
- *   subscription confirmation is followed).
- * - `sendgrid`: the Event Webhook's JSON array (bounce, spamreport, delivered, unsubscribe).
- * - `postmark`: Bounce, SpamComplaint, Delivery and SubscriptionChange records.
+ *   subscription confirmation is followed), SNS's signature checked (`SnsVerifier`),
+ *   topics limited to `email.sesTopicArns` when set.
+ * - `sendgrid`: the Event Webhook's JSON array (bounce, spamreport, delivered, unsubscribe),
+ *   signed with the key in `email.sendgridVerificationKey`.
+ * - `postmark`: Bounce, SpamComplaint, Delivery and SubscriptionChange records, with the
+ *   basic auth of `email.postmarkWebhookAuth`.
  * - `mailgun`: webhooks' `event-data` (failed, complained, delivered, unsubscribed),
- *   signature checked when the workspace sets `email.mailgunSigningKey`.
+ *   signed with `email.mailgunSigningKey`.
+ *
+ * The email providers' requests are refused (403) until their credential is set, and
+ * refused (401) when the signature does not match or its timestamp is old.
  * - `twilio`: inbound SMS (STOP / START keywords change SMS consent) and status
  *   callbacks; `X-Twilio-Signature` checked with the workspace's auth token.
  * - `telegram`: bot updates (`/start <token>` links a profile, `/stop`, "where is my
@@ -57,6 +71,31 @@ import type { App, HttpDeps } from "./app.ts";
 
 const uuidPattern =
   /[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/i;
+
+/** The fields of an SNS message, as `SnsVerifier` checks them. */
+const SnsEnvelope = Type.Object({
+  Type: Type.String(),
+  MessageId: Type.String(),
+  Message: Type.String(),
+  Timestamp: Type.String(),
+  TopicArn: Type.String(),
+  Subject: Type.Optional(Type.String()),
+  SubscribeURL: Type.Optional(Type.String()),
+  Token: Type.Optional(Type.String()),
+  SignatureVersion: Type.String(),
+  Signature: Type.String(),
+  SigningCertURL: Type.String(),
+});
+
+/** The `signature` object of a Mailgun webhook. */
+const MailgunSignature = Type.Object({
+  timestamp: Type.Union([Type.String(), Type.Integer()]),
+  token: Type.String(),
+  signature: Type.String(),
+});
+
+/** Raw JSON bodies by request, for signatures over the bytes as sent. */
+const rawBodies = new WeakMap<FastifyRequest, string>();
 
 /** One piece of news from an email provider. */
 interface EmailNews {
@@ -95,7 +134,12 @@ export async function registerProviderWebhookRoutes(
     return workspaceId;
   }
 
-  /** Records email news: the ledger row if found, suppressions either way. */
+  /**
+   * Records email news: the ledger row if found, suppressions either way. The rows are
+   * found first, then locked together in id order, and the news applied in address
+   * order: SendGrid batches the same messages' events in any order, and two requests
+   * that locked rows as they came deadlocked on PostgreSQL.
+   */
   async function applyEmailNews(
     workspaceId: string,
     items: EmailNews[],
@@ -103,8 +147,25 @@ export async function registerProviderWebhookRoutes(
     const now = clock.now();
     let matched = 0;
     await db.tx(async (tx) => {
-      for (const item of items) {
-        const row = await findRow(tx, workspaceId, item);
+      const found: (string | undefined)[] = [];
+      for (const item of items)
+        found.push((await findRow(tx, workspaceId, item))?.id);
+      const ids = [...new Set(found.filter((id) => id !== undefined))];
+      const rows = new Map(
+        (await lockMessageRows(tx, workspaceId, ids)).map((r) => [r.id, r]),
+      );
+      const work = items
+        .map((item, i) => ({
+          item,
+          address: normalizeEmail(item.address),
+          row: rows.get(found[i] ?? ""),
+        }))
+        .sort(
+          (a, b) =>
+            compare(a.address ?? "", b.address ?? "") ||
+            compare(a.row?.id ?? "", b.row?.id ?? ""),
+        );
+      for (const { item, address, row } of work) {
         if (row) {
           matched++;
           if (item.news === "unsubscribed")
@@ -112,7 +173,7 @@ export async function registerProviderWebhookRoutes(
           else
             await recordMessageNews(tx, {
               workspaceId,
-              message: row.id,
+              message: row,
               news: item.news,
               human: true,
               ...(item.bounceType ? { bounceType: item.bounceType } : {}),
@@ -120,7 +181,6 @@ export async function registerProviderWebhookRoutes(
               at: now,
             });
         }
-        const address = normalizeEmail(item.address);
         if (!address) continue;
         if (
           (item.news === "bounced" && item.bounceType === "hard") ||
@@ -145,6 +205,7 @@ export async function registerProviderWebhookRoutes(
     return matched;
   }
 
+  /** The ledger row an item is about, unlocked (applyEmailNews locks them together). */
   async function findRow(
     tx: Tx,
     workspaceId: string,
@@ -156,7 +217,7 @@ export async function registerProviderWebhookRoutes(
           ? uuidPattern.exec(candidate)?.[0]?.toLowerCase()
           : undefined;
       if (!id) continue;
-      const row = await getMessageRow(tx, workspaceId, id, true);
+      const row = await getMessageRow(tx, workspaceId, id);
       if (row) return row;
     }
     if (item.providerMessageId)
@@ -170,6 +231,20 @@ export async function registerProviderWebhookRoutes(
       "text/plain",
       { parseAs: "string", bodyLimit: 1024 * 1024 },
       (_r, body, done) => {
+        try {
+          done(null, JSON.parse(body as string));
+        } catch {
+          done(new DomainError("invalid", "the body is not JSON"), undefined);
+        }
+      },
+    );
+    // SendGrid signs the body as sent, so it is kept as received.
+    scope.removeContentTypeParser("application/json");
+    scope.addContentTypeParser(
+      "application/json",
+      { parseAs: "string", bodyLimit: 1024 * 1024 },
+      (request, body, done) => {
+        rawBodies.set(request, body as string);
         try {
           done(null, JSON.parse(body as string));
         } catch {
@@ -191,29 +266,34 @@ export async function registerProviderWebhookRoutes(
       opts,
       async (request) => {
         const workspaceId = await workspaceOf(request.params.hook);
-        const body = (request.body ?? {}) as Record<string, unknown>;
-        if (
-          body.Type === "SubscriptionConfirmation" &&
-          typeof body.SubscribeURL === "string"
-        ) {
-          const url = new URL(body.SubscribeURL);
-          if (
-            url.protocol === "https:" &&
-            /(^|\.)amazonaws\.com$/.test(url.hostname)
-          )
-            await fetch(url, { signal: AbortSignal.timeout(10_000) }).catch(
-              (error: unknown) =>
-                deps.logger.warn(
-                  { err: error },
-                  "could not confirm the SNS subscription",
-                ),
-            );
-          return { confirmed: true };
+        const body = request.body;
+        if (!Value.Check(SnsEnvelope, body))
+          throw new DomainError(
+            "unauthorized",
+            "not a signed SNS message: subscribe this URL to the SNS topic SES notifies (Type, MessageId, Message, Timestamp, TopicArn, SignatureVersion, Signature and SigningCertURL are required)",
+          );
+        await deps.messaging.sns.verify(body);
+        const topics = (await deps.settings.get(workspaceId)).email
+          ?.sesTopicArns;
+        if (topics && !topics.includes(body.TopicArn))
+          throw new DomainError(
+            "forbidden",
+            `the SNS topic ${body.TopicArn} is not in email.sesTopicArns: add it there to accept its notifications`,
+          );
+        if (body.Type === "SubscriptionConfirmation") {
+          const confirmed = await deps.messaging.sns
+            .confirm(body.SubscribeURL ?? "")
+            .catch((error: unknown) => {
+              deps.logger.warn(
+                { err: error, workspaceId },
+                "could not confirm the SNS subscription",
+              );
+              return false;
+            });
+          return { confirmed };
         }
-        const message =
-          typeof body.Message === "string"
-            ? (JSON.parse(body.Message) as Record<string, unknown>)
-            : body;
+        if (body.Type !== "Notification") return { received: 0 };
+        const message = JSON.parse(body.Message) as Record<string, unknown>;
         const items = sesNews(message);
         return {
           matched: await applyEmailNews(workspaceId, items),
@@ -227,6 +307,14 @@ export async function registerProviderWebhookRoutes(
       opts,
       async (request) => {
         const workspaceId = await workspaceOf(request.params.hook);
+        verifySendgrid({
+          publicKey: (await deps.settings.get(workspaceId)).email
+            ?.sendgridVerificationKey,
+          signature: request.headers["x-twilio-email-event-webhook-signature"],
+          timestamp: request.headers["x-twilio-email-event-webhook-timestamp"],
+          rawBody: rawBodies.get(request) ?? "",
+          now: clock.now(),
+        });
         const events = Array.isArray(request.body)
           ? (request.body as Record<string, unknown>[])
           : [];
@@ -261,6 +349,11 @@ export async function registerProviderWebhookRoutes(
       opts,
       async (request) => {
         const workspaceId = await workspaceOf(request.params.hook);
+        verifyPostmark({
+          auth: (await deps.settings.get(workspaceId)).email
+            ?.postmarkWebhookAuth,
+          authorization: request.headers.authorization,
+        });
         const r = (request.body ?? {}) as Record<string, unknown>;
         const metadata = (r.Metadata ?? {}) as Record<string, unknown>;
         const ids = [metadata.herald_message_id, ...Object.values(metadata)];
@@ -313,22 +406,18 @@ export async function registerProviderWebhookRoutes(
       async (request) => {
         const workspaceId = await workspaceOf(request.params.hook);
         const body = (request.body ?? {}) as Record<string, unknown>;
-        const key = (await deps.settings.get(workspaceId)).email
-          ?.mailgunSigningKey;
-        const signature = (body.signature ?? {}) as Record<string, unknown>;
-        if (key) {
-          const expected = createHmac("sha256", key)
-            .update(`${String(signature.timestamp)}${String(signature.token)}`)
-            .digest("hex");
-          if (
-            typeof signature.signature !== "string" ||
-            !constantTimeEqual(expected, signature.signature)
-          )
-            throw new DomainError(
-              "unauthorized",
-              "the Mailgun signature does not match email.mailgunSigningKey",
-            );
-        }
+        const signature = body.signature;
+        if (!Value.Check(MailgunSignature, signature))
+          throw new DomainError(
+            "unauthorized",
+            "a Mailgun webhook carries signature {timestamp, token, signature}: this one has none",
+          );
+        verifyMailgun({
+          signingKey: (await deps.settings.get(workspaceId)).email
+            ?.mailgunSigningKey,
+          signature: { ...signature, timestamp: String(signature.timestamp) },
+          now: clock.now(),
+        });
         const e = (body["event-data"] ?? {}) as Record<string, unknown>;
         const message = (e.message ?? {}) as {
           headers?: Record<string, unknown>;
@@ -610,6 +699,11 @@ export async function registerProviderWebhookRoutes(
       },
     );
   });
+}
+
+/** Orders strings by code unit, the same way in every process. */
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A string field of a provider's JSON, or "". */

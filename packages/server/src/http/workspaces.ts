@@ -9,6 +9,7 @@ import {
 } from "@herald/core/messages/settings";
 import { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import { getSettings, updateSettings } from "../db/settings.sql.ts";
+import { isSendgridPublicKey } from "../providers/email-webhook-signatures.ts";
 import { workspaceStore } from "../db/workspaces.sql.ts";
 import type { App, HttpDeps } from "./app.ts";
 import { ErrorBody } from "./errors.ts";
@@ -94,7 +95,19 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
           ([, value]) => value !== null,
         ),
       );
-      parseWith(WorkspaceSettings, merged, "settings");
+      const settings = parseWith(WorkspaceSettings, merged, "settings");
+      const sendgridKey = settings.email?.sendgridVerificationKey;
+      if (sendgridKey !== undefined && !isSendgridPublicKey(sendgridKey))
+        throw new DomainError(
+          "invalid",
+          "email.sendgridVerificationKey is not an ECDSA P-256 public key: copy the verification key from SendGrid's Mail Settings → Signed Event Webhook",
+          [
+            {
+              path: "/email/sendgridVerificationKey",
+              message: "is not an ECDSA P-256 public key",
+            },
+          ],
+        );
       const saved = await updateSettings(
         deps.db,
         request.auth.workspaceId,

@@ -8,6 +8,7 @@ import type { Database } from "../db/database.ts";
 import { workspaceStore } from "../db/workspaces.sql.ts";
 import { silentLogger } from "../logger.ts";
 import { startHerald, type Herald } from "../main.ts";
+import type { SnsFetch } from "../providers/sns-verifier.ts";
 
 /**
  * A Herald server for tests: on an already-open test database (which the suite closes),
@@ -21,6 +22,8 @@ export async function startTestHerald(
     overrides?: Partial<Pick<Config, "role">>;
     /** Background workers run on their own (true), or the test drives them with settle(). */
     workers?: boolean;
+    /** Serves SNS certificate and confirmation URLs (see testing/provider-signing.ts). */
+    snsFetch?: SnsFetch;
   } = {},
 ): Promise<Herald> {
   const config = parseConfig(
@@ -37,6 +40,7 @@ export async function startTestHerald(
     clock: options.clock ?? new ManualClock(),
     storage: { db, lock: undefined, close: async () => undefined },
     startWorkers: options.workers ?? false,
+    ...(options.snsFetch ? { snsFetch: options.snsFetch } : {}),
   });
 }
 
