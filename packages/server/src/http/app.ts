@@ -6,7 +6,6 @@ import Fastify, {
   type RawRequestDefaultExpression,
   type RawServerDefault,
 } from "fastify";
-import swagger from "@fastify/swagger";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
 import type { Clock } from "@herald/core/clock";
 import type { Config } from "../config.ts";
@@ -30,6 +29,7 @@ import { registerProfileRoutes } from "./profiles.ts";
 import { requireSecretKey, type KeyResolver } from "./auth.ts";
 import { handleError, errorBody } from "./errors.ts";
 import { registerHealthRoutes } from "./health.ts";
+import { recordRoutes, registerDocsPage, registerOpenApi } from "./openapi.ts";
 import { registerWorkspaceRoutes } from "./workspaces.ts";
 import { registerListRoutes } from "./lists.ts";
 import { registerScoreRoutes } from "./scores.ts";
@@ -88,6 +88,7 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
       },
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+  recordRoutes(app);
 
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) =>
@@ -113,20 +114,7 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
     );
   });
 
-  await app.register(swagger, {
-    openapi: {
-      info: {
-        title: "Herald API",
-        version: apiVersion,
-        description:
-          "Admin API of Herald. Authenticate with `Authorization: Bearer <secret key>`.",
-      },
-      components: {
-        securitySchemes: { secretKey: { type: "http", scheme: "bearer" } },
-      },
-      security: [{ secretKey: [] }],
-    },
-  });
+  await registerOpenApi(app, { version: apiVersion });
 
   registerHealthRoutes(app, deps);
   if (deps.config.role === "worker") return app;
@@ -138,6 +126,7 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
   app.get("/api/openapi.json", { schema: { hide: true } }, async () =>
     app.swagger(),
   );
+  await registerDocsPage(app);
   await app.register(
     async (api: App) => {
       api.addHook("onRequest", requireSecretKey(deps.keys));
