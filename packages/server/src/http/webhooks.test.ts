@@ -523,4 +523,137 @@ describeOnDatabases("store webhooks and the catalog", (db) => {
         "https://secure.gravatar.com/avatar/8eb1b522f60d11fa897de1dc6351b7e8?s=96",
     });
   });
+
+  it("keeps Shopify's 64-bit ids exactly, from the webhook body to events, profiles, orders and the catalog", async () => {
+    // Shopify's ids pass 2^53 (its own samples: order 820982911946154508); as JS numbers
+    // they round, and the two variants below would become one.
+    const ids: Record<string, string> = {
+      "5801234567890": "820982911946154508", // order
+      "30516318158903": "35429111093289337", // checkout
+      "7012345678901": "115310627314723954", // customer
+      "9012345678901": "715243470612851245", // address
+      "14012345678901": "866550311766439020", // line item
+      "8123456789012": "9007199254740993", // product
+      "44123456789012": "49148385165394238", // variant
+      "44123456789013": "49148385165394239", // variant
+      "46123456789012": "51148385165394237", // inventory item
+      "46123456789013": "51148385165394239", // inventory item
+      "912345678901": "980982911946154511", // refund
+      "4812345678901": "4812345678901234567", // fulfillment
+    };
+    const big = (name: string) =>
+      Buffer.from(
+        fixture(name)
+          .toString("utf8")
+          .replace(/\d{12,}/g, (digits) => ids[digits] ?? digits),
+      );
+    const ws = await createTestWorkspace(db());
+    const shop = await connectShop(ws);
+    const deliveries: [string, Buffer][] = [
+      ["products/update", big("shopify-products-update")],
+      ["checkouts/create", big("shopify-checkouts-create")],
+      ["orders/create", big("shopify-orders-create")],
+      ["fulfillments/create", big("shopify-fulfillments-create")],
+      ["refunds/create", big("shopify-refunds-create")],
+      [
+        "inventory_levels/update",
+        Buffer.from(
+          '{"inventory_item_id":51148385165394239,"location_id":61234567,"available":7,"updated_at":"2026-04-05T10:00:00-04:00"}',
+        ),
+      ],
+    ];
+    for (const [topic, body] of deliveries) {
+      const delivered = await shopify(ws, shop, topic, body, `ev-${topic}`);
+      assert.equal(delivered.status, 200, JSON.stringify(delivered.body));
+    }
+    const cut = Buffer.from('{"id": 820982911946154508, "email": ');
+    const refused = await shopify(ws, shop, "orders/create", cut, "ev-cut");
+    assert.equal(refused.status, 400);
+    assert.match(
+      refused.body.error.message,
+      /the webhook body is not JSON: .*at position 36/,
+    );
+    await settle(herald);
+
+    const profile = (
+      await api(
+        herald,
+        ws.secretKey,
+        "GET",
+        "/api/profiles?email=guest.shopper@example.com",
+      )
+    ).body.items[0];
+    assert.ok(
+      profile.identities.some(
+        (i: { type: string; value: string }) =>
+          i.type === "shopify_customer_id" && i.value === "115310627314723954",
+      ),
+      JSON.stringify(profile.identities),
+    );
+    assert.equal(profile.traits.shopify_customer_id, "115310627314723954");
+    assert.equal(profile.computed.revenue, 60, "the refund found its order");
+
+    const events = async (name: string) =>
+      (
+        await api(
+          herald,
+          ws.secretKey,
+          "GET",
+          `/api/events?name=${encodeURIComponent(name)}`,
+        )
+      ).body.items[0].properties;
+    const placed = await events("Order Completed");
+    assert.equal(placed.order_id, "820982911946154508");
+    assert.deepEqual(
+      [placed.products[0].product_id, placed.products[0].variant_id],
+      ["9007199254740993", "49148385165394238"],
+    );
+    const refunded = await events("Order Refunded");
+    assert.deepEqual(
+      [refunded.order_id, refunded.refund_id],
+      ["820982911946154508", "980982911946154511"],
+    );
+    const shipped = await events("Order Shipped");
+    assert.deepEqual(
+      [shipped.order_id, shipped.fulfillment_id],
+      ["820982911946154508", "4812345678901234567"],
+    );
+
+    const exported = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/profiles/${profile.id}/export`,
+    );
+    assert.deepEqual(
+      exported.body.orders.map(
+        (o: { order_id: string; items: { variant_id: string }[] }) => [
+          o.order_id,
+          o.items.map((item) => item.variant_id),
+        ],
+      ),
+      [["820982911946154508", ["49148385165394238"]]],
+      JSON.stringify(exported.body.orders),
+    );
+
+    const product = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      "/api/catalog/products/9007199254740993",
+    );
+    assert.equal(product.status, 200, JSON.stringify(product.body));
+    assert.deepEqual(
+      product.body.variants
+        .map((v: { variantId: string; stock: number }) => [
+          v.variantId,
+          v.stock,
+        ])
+        .sort(),
+      [
+        ["49148385165394238", 0],
+        ["49148385165394239", 7],
+      ],
+    );
+  });
 });

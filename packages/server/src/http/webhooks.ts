@@ -1,5 +1,6 @@
 import { createHmac, createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { isInteger, isSafeNumber, parse } from "lossless-json";
 import { DomainError } from "@herald/core/domain-error";
 import { isJsonObject, type JsonObject } from "@herald/core/events/event";
 import {
@@ -29,8 +30,9 @@ import { errorBody } from "./errors.ts";
 
 /**
  * Store webhooks: Shopify and WooCommerce. The signature is checked over the raw body with
- * the connection's secret before anything is parsed; a delivery id seen before is answered
- * 200 and changes nothing; the rest is applied in one short transaction, then answered.
+ * the connection's secret before anything is parsed (64-bit ids kept as exact strings); a
+ * delivery id seen before is answered 200 and changes nothing; the rest is applied in one
+ * short transaction, then answered.
  */
 
 /** True when `signature` is the base64 HMAC-SHA256 of `body` under `secret`. */
@@ -43,6 +45,17 @@ export function verifyHmacBase64(
   const expected = createHmac("sha256", secret).update(body).digest();
   const given = Buffer.from(signature, "base64");
   return given.length === expected.length && timingSafeEqual(given, expected);
+}
+
+/**
+ * A webhook body as JSON, with every integer too big for a JS number kept as its exact
+ * digits in a string: Shopify's ids pass 2^53 (820982911946154508), and `JSON.parse`
+ * would round them. Every other number reads as `JSON.parse` reads it.
+ */
+export function parseWebhookJson(text: string): unknown {
+  return parse(text, null, (digits) =>
+    isInteger(digits) && !isSafeNumber(digits) ? digits : Number(digits),
+  );
 }
 
 const header = (
@@ -166,11 +179,14 @@ export async function registerWebhookRoutes(
           .send(errorBody("invalid", "the webhook names no topic"));
       let payload: unknown;
       try {
-        payload = JSON.parse(raw.toString("utf8"));
-      } catch {
+        payload = parseWebhookJson(raw.toString("utf8"));
+      } catch (error) {
+        const reason = error instanceof Error ? error.message : String(error);
         return reply
           .status(400)
-          .send(errorBody("invalid", "the webhook body is not JSON"));
+          .send(
+            errorBody("invalid", `the webhook body is not JSON: ${reason}`),
+          );
       }
       if (!isJsonObject(payload))
         return reply
