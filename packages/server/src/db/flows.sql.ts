@@ -294,17 +294,26 @@ export async function updateRuns(
   );
 }
 
-/** Ends runs as conversions (their goal happened), with the revenue it brought. */
-export async function markConverted(
+/**
+ * Records a run's goal: when it happened and when the run's first message was sent
+ * (null: none before the goal). Only a goal after a message is a conversion, with its
+ * revenue; one before is `before_first_message`. A run already converted keeps its
+ * conversion.
+ */
+export async function recordGoal(
   tx: Tx,
   workspaceId: string,
   runId: string,
-  revenue: number,
-  at: Date,
+  goal: { at: Date; firstMessageAt: Date | null; revenue: number },
+  now: Date,
 ): Promise<void> {
   await tx.query(
-    "update flow_runs set converted_at = $3, conversion_revenue = $4 where workspace_id = $1 and id = $2",
-    [workspaceId, runId, at, revenue],
+    `update flow_runs set goal_at = $3, first_message_at = $4,
+            goal_timing = case when $4::timestamptz is null then 'before_first_message' else 'after_first_message' end,
+            converted_at = case when $4::timestamptz is null then null else $6::timestamptz end,
+            conversion_revenue = case when $4::timestamptz is null then null else $5::numeric end
+      where workspace_id = $1 and id = $2 and converted_at is null`,
+    [workspaceId, runId, goal.at, goal.firstMessageAt, goal.revenue, now],
   );
 }
 
@@ -442,7 +451,7 @@ export async function exportRuns(
 ): Promise<unknown[]> {
   return q.query(
     `select r.id, r.flow_id, r.version, r.status, r.node_id, r.entered_at, r.ended_at, r.exit_reason, r.converted_at,
-            r.steps
+            r.goal_at, r.first_message_at, r.goal_timing, r.steps
        from flow_runs r where r.workspace_id = $1 and r.profile_id = any($2::uuid[]) order by r.entered_at`,
     [workspaceId, profileIds],
   );
@@ -487,7 +496,8 @@ export async function nodeStats(
 /**
  * Conversions of a flow version by the nodes and branches runs passed: per node and per
  * (node, branch), the converted runs that passed there and their revenue (a run counts
- * once however often it passed). Branch rows carry the branch; node rows a null branch.
+ * once however often it passed), and the runs whose goal came before their first message
+ * (`early`). Branch rows carry the branch; node rows a null branch.
  */
 export async function nodeConversions(
   q: Queryable,
@@ -495,33 +505,55 @@ export async function nodeConversions(
   flowId: string,
   version: number,
 ): Promise<
-  { node_id: string; branch: string | null; runs: number; revenue: number }[]
+  {
+    node_id: string;
+    branch: string | null;
+    runs: number;
+    revenue: number;
+    early: number;
+  }[]
 > {
   return q.query(
     `with passed as (
-       select distinct s ->> 'node' as node_id, s ->> 'branch' as branch, r.id, r.conversion_revenue
+       select distinct s ->> 'node' as node_id, s ->> 'branch' as branch, r.id, r.conversion_revenue,
+              r.converted_at is not null as converted
          from flow_runs r cross join lateral jsonb_array_elements(r.steps) s
-        where r.workspace_id = $1 and r.flow_id = $2 and r.version = $3 and r.converted_at is not null
+        where r.workspace_id = $1 and r.flow_id = $2 and r.version = $3
+          and (r.converted_at is not null or r.goal_timing = 'before_first_message')
      )
-     select node_id, branch, count(*) as runs, coalesce(sum(conversion_revenue), 0) as revenue
+     select node_id, branch, count(*) filter (where converted) as runs,
+            coalesce(sum(conversion_revenue), 0) as revenue, count(*) filter (where not converted) as early
        from passed where branch is not null group by node_id, branch
      union all
-     select node_id, null, count(*), coalesce(sum(conversion_revenue), 0)
-       from (select distinct node_id, id, conversion_revenue from passed) runs group by node_id`,
+     select node_id, null, count(*) filter (where converted), coalesce(sum(conversion_revenue), 0),
+            count(*) filter (where not converted)
+       from (select distinct node_id, id, conversion_revenue, converted from passed) runs group by node_id`,
     [workspaceId, flowId, version],
   );
 }
 
-/** Per node, the runs of a flow version that ended there: completed or exited. */
+/**
+ * Per node, the runs of a flow version that ended there: completed or exited, and of
+ * those exited, the ones whose goal came before their first message.
+ */
 export async function endedAtNodes(
   q: Queryable,
   workspaceId: string,
   flowId: string,
   version: number,
-): Promise<{ node_id: string; completed: number; exited: number }[]> {
+): Promise<
+  {
+    node_id: string;
+    completed: number;
+    exited: number;
+    exited_before_first_message: number;
+  }[]
+> {
   return q.query(
     `select node_id, count(*) filter (where status = 'completed') as completed,
-            count(*) filter (where status = 'exited') as exited
+            count(*) filter (where status = 'exited') as exited,
+            count(*) filter (where status = 'exited' and goal_timing = 'before_first_message')
+              as exited_before_first_message
        from flow_runs
       where workspace_id = $1 and flow_id = $2 and version = $3 and status in ('completed', 'exited')
       group by node_id`,
@@ -543,6 +575,7 @@ export async function runStats(
     completed: number;
     exited: number;
     converted: number;
+    exitedBeforeFirstMessage: number;
     revenue: number;
   };
 }> {
@@ -557,6 +590,7 @@ export async function runStats(
     completed: number;
     exited: number;
     converted: number;
+    exitedBeforeFirstMessage: number;
     revenue: number;
   }>(
     `select count(*) as entered,
@@ -564,6 +598,7 @@ export async function runStats(
             count(*) filter (where status = 'completed') as completed,
             count(*) filter (where status = 'exited') as exited,
             count(*) filter (where converted_at is not null) as converted,
+            count(*) filter (where goal_timing = 'before_first_message') as "exitedBeforeFirstMessage",
             coalesce(sum(conversion_revenue), 0) as revenue
        from flow_runs where workspace_id = $1 and flow_id = $2 and version = $3`,
     [workspaceId, flowId, version],
@@ -576,20 +611,46 @@ export async function runStats(
       completed: 0,
       exited: 0,
       converted: 0,
+      exitedBeforeFirstMessage: 0,
       revenue: 0,
     },
   };
 }
 
-/** A page of a flow's runs, newest first. */
+/** A run's goal as recorded: when, when its first message was sent, before or after it. */
+export interface RunGoal {
+  at: Date;
+  firstMessageAt: Date | null;
+  timing: "before_first_message" | "after_first_message";
+}
+
+/** A run row with its recorded goal. */
+export type RunWithGoalRow = RunRow & {
+  goal_at: Date | null;
+  first_message_at: Date | null;
+  goal_timing: RunGoal["timing"] | null;
+};
+
+/** The goal of a row, null when none was reached. */
+export function toRunGoal(row: RunWithGoalRow): RunGoal | null {
+  return row.goal_at && row.goal_timing
+    ? {
+        at: row.goal_at,
+        firstMessageAt: row.first_message_at,
+        timing: row.goal_timing,
+      }
+    : null;
+}
+
+/** A page of a flow's runs, newest first, with their goals. */
 export async function listRuns(
   q: Queryable,
   workspaceId: string,
   flowId: string,
   filter: { status?: string; limit: number },
-): Promise<RunRow[]> {
-  return q.query<RunRow>(
-    `select ${runColumns} from flow_runs r where r.workspace_id = $1 and r.flow_id = $2 and ($3::text is null or r.status = $3)
+): Promise<RunWithGoalRow[]> {
+  return q.query<RunWithGoalRow>(
+    `select ${runColumns}, r.goal_at, r.first_message_at, r.goal_timing from flow_runs r where r.workspace_id = $1 and r.flow_id = $2 and ($3::text is null or r.status = $3)
       order by r.entered_at desc, r.id desc limit $4`,
     [workspaceId, flowId, filter.status ?? null, filter.limit],
   );

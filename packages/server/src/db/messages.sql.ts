@@ -539,6 +539,30 @@ export async function countMarketingSince(
   return new Map(rows.map((row) => [row.profile_id, row.n]));
 }
 
+/**
+ * When each flow run first got a message to its shopper sent (any channel to the
+ * profile's own address: not webhooks or team notifications), among the messages sent by
+ * `by`; runs with none are absent.
+ */
+export async function firstSentOfRuns(
+  q: Queryable,
+  workspaceId: string,
+  profileIds: string[],
+  runIds: string[],
+  by: Date,
+): Promise<Map<string, Date>> {
+  if (runIds.length === 0) return new Map();
+  const rows = await q.query<{ run_id: string; at: Date }>(
+    `select source ->> 'flowRunId' as run_id, min(sent_at) as at from messages
+      where workspace_id = $1 and profile_id = any($2::uuid[]) and source_kind = 'flow'
+        and source ->> 'flowRunId' = any($3::text[]) and channel <> 'webhook' and to_address is null
+        and sent_at <= $4
+      group by 1`,
+    [workspaceId, profileIds, runIds, by],
+  );
+  return new Map(rows.map((row) => [row.run_id, row.at]));
+}
+
 /** What the policy needs of each profile. */
 export type RecipientRow = {
   id: string;

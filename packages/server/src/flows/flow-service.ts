@@ -293,9 +293,11 @@ interface NodeStats {
   /** Converted runs that passed this node, and their revenue. */
   converted: number;
   revenue: number;
+  /** Runs that exited at this node because their goal came before their first message (no conversion). */
+  exitedBeforeFirstMessage: number;
   /** Passes by branch (splits, waits for an event). */
   branches: Record<string, number>;
-  /** Per branch: passes, converted runs, revenue and conversion rate (A/B results). */
+  /** Per branch: passes, converted runs, revenue, conversion rate (A/B results), early goals. */
   branchResults: Record<
     string,
     {
@@ -303,6 +305,7 @@ interface NodeStats {
       converted: number;
       revenue: number;
       conversionRate: number;
+      exitedBeforeFirstMessage: number;
     }
   >;
 }
@@ -310,6 +313,8 @@ interface NodeStats {
 /**
  * Per-node counts of a version (entered, waiting, ended there, each branch, conversions
  * and revenue of the runs that passed, per branch too for A/B splits); and the run totals.
+ * A conversion is a goal after the run's first message was sent; a goal before it is
+ * counted apart (`exitedBeforeFirstMessage`) and earns no revenue.
  */
 export async function flowStats(
   db: Database,
@@ -329,6 +334,7 @@ export async function flowStats(
         completed: 0,
         exited: 0,
         converted: 0,
+        exitedBeforeFirstMessage: 0,
         revenue: 0,
       },
     };
@@ -349,6 +355,7 @@ export async function flowStats(
       exited: 0,
       converted: 0,
       revenue: 0,
+      exitedBeforeFirstMessage: 0,
       branches: {},
       branchResults: {},
     };
@@ -358,6 +365,7 @@ export async function flowStats(
       converted: 0,
       revenue: 0,
       conversionRate: 0,
+      exitedBeforeFirstMessage: 0,
     });
   for (const row of passed) {
     const node = nodes[row.node_id];
@@ -380,14 +388,22 @@ export async function flowStats(
     if (node) {
       node.completed += row.completed;
       node.exited += row.exited;
+      node.exitedBeforeFirstMessage += row.exited_before_first_message;
     }
   }
   for (const row of conversions) {
     const node = nodes[row.node_id];
     if (!node) continue;
-    const into = row.branch ? branchResult(node, row.branch) : node;
-    into.converted += row.runs;
-    into.revenue += Number(row.revenue);
+    if (row.branch) {
+      // A wait for the goal's event takes its branch: the early goal shows there.
+      const result = branchResult(node, row.branch);
+      result.converted += row.runs;
+      result.revenue += Number(row.revenue);
+      result.exitedBeforeFirstMessage += row.early;
+    } else {
+      node.converted += row.runs;
+      node.revenue += Number(row.revenue);
+    }
   }
   for (const node of Object.values(nodes))
     for (const result of Object.values(node.branchResults))

@@ -160,25 +160,39 @@ describeOnDatabases("flows", (db) => {
       "GET",
       `/api/flows/${flowId}/stats`,
     );
-    // The buyer's order is awaited by the wait (its `event` branch) and is the goal.
+    // The buyer's order is awaited by the wait (its `event` branch) and is the goal, but it
+    // came before the run sent anything: not a conversion, and no revenue.
     assert.deepEqual(stats.body.nodes.wait.branches, { event: 1, timeout: 1 });
     assert.deepEqual(stats.body.nodes.wait.branchResults, {
-      event: { passed: 1, converted: 1, revenue: 30, conversionRate: 1 },
-      timeout: { passed: 1, converted: 0, revenue: 0, conversionRate: 0 },
+      event: {
+        passed: 1,
+        converted: 0,
+        revenue: 0,
+        conversionRate: 0,
+        exitedBeforeFirstMessage: 1,
+      },
+      timeout: {
+        passed: 1,
+        converted: 0,
+        revenue: 0,
+        conversionRate: 0,
+        exitedBeforeFirstMessage: 0,
+      },
     });
     assert.equal(stats.body.nodes.remind.entered, 1);
     assert.deepEqual(
       [stats.body.nodes.remind.converted, stats.body.nodes.wait.revenue],
-      [0, 30],
+      [0, 0],
     );
     assert.equal(stats.body.nodes.done.completed, 2);
     assert.deepEqual(
       [
         stats.body.totals.entered,
         stats.body.totals.converted,
+        stats.body.totals.exitedBeforeFirstMessage,
         stats.body.totals.revenue,
       ],
-      [2, 1, 30],
+      [2, 0, 1, 0],
     );
   });
 
@@ -210,11 +224,12 @@ describeOnDatabases("flows", (db) => {
       await track(ws, {
         type: "identify",
         userId: who,
-        traits: { email: `${who}@shop.test` },
+        traits: { email: `${who}@shop.test`, email_consent: true },
       });
       await track(ws, { event: "Checkout Started", userId: who });
     }
     await settle(herald);
+    await herald.sender.drain(ws.id); // the nudges go out: the orders come after them
     const order = (who: string, revenue: number) =>
       track(ws, {
         event: "Order Completed",

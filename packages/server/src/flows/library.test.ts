@@ -203,6 +203,7 @@ describeOnDatabases("the flow library", (db) => {
     });
     assert.equal(response.status, 200, await response.text());
     await settle(herald);
+    await herald.sender.drain(); // a conversion needs a message sent before the goal
   }
 
   const shopper = (
@@ -213,12 +214,18 @@ describeOnDatabases("the flow library", (db) => {
     send(ws, {
       type: "identify",
       userId: id,
-      traits: { email: `${id}@shop.test`, first_name: id, ...traits },
+      traits: {
+        email: `${id}@shop.test`,
+        email_consent: true, // marketing goes out, so conversions can be earned
+        first_name: id,
+        ...traits,
+      },
     });
 
   async function later(ms: number) {
     clock.advance(ms);
     await settle(herald);
+    await herald.sender.drain();
   }
 
   /** The library template keys of the messages a shopper got, oldest first. */
@@ -276,6 +283,7 @@ describeOnDatabases("the flow library", (db) => {
     return stats.body.totals as {
       entered: number;
       converted: number;
+      exitedBeforeFirstMessage: number;
       revenue: number;
     };
   }
@@ -410,8 +418,24 @@ describeOnDatabases("the flow library", (db) => {
       "cart_3",
     ]);
     assert.deepEqual(await got(ws, flow, "ben"), ["cart_1"]);
-    const { converted, revenue } = await totals(ws, flow);
-    assert.deepEqual([converted, revenue], [1, 50]);
+    const { converted, exitedBeforeFirstMessage, revenue } = await totals(
+      ws,
+      flow,
+    );
+    assert.deepEqual(
+      [converted, exitedBeforeFirstMessage, revenue],
+      [1, 0, 50],
+      "Ben ordered after his reminder went out: a conversion, with his order's revenue",
+    );
+    const runs = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/flows/${flow.flowId}/runs?status=exited`,
+    );
+    const [ben] = runs.body.items;
+    assert.equal(ben.goal.timing, "after_first_message");
+    assert.ok(ben.goal.firstMessageAt < ben.goal.at);
   });
 
   it("abandoned-cart: a buyer who orders before the first reminder gets nothing from it", async () => {
@@ -431,6 +455,30 @@ describeOnDatabases("the flow library", (db) => {
     });
     for (const wait of [1, 24, 48]) await later(wait * ms.hour);
     assert.deepEqual(await got(ws, flow, "cal"), []);
+    const stats = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/flows/${flow.flowId}/stats`,
+    );
+    const { converted, exitedBeforeFirstMessage, revenue } = stats.body.totals;
+    assert.deepEqual(
+      [converted, exitedBeforeFirstMessage, revenue],
+      [0, 1, 0],
+      "an order before any message is not the flow's conversion",
+    );
+    assert.equal(stats.body.nodes.wait_1h.exitedBeforeFirstMessage, 1);
+    const runs = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/flows/${flow.flowId}/runs`,
+    );
+    assert.deepEqual(runs.body.items[0].goal, {
+      at: runs.body.items[0].goal.at,
+      firstMessageAt: null,
+      timing: "before_first_message",
+    });
   });
 
   it("abandoned-checkout: the same shape for a started checkout, ended by its order", async () => {

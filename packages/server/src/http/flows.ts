@@ -1,7 +1,7 @@
 import Type from "typebox";
 import { DomainError } from "@herald/core/domain-error";
 import type { FlowRecord } from "../db/flows.sql.ts";
-import { listFlows, listRuns, toRun } from "../db/flows.sql.ts";
+import { listFlows, listRuns, toRun, toRunGoal } from "../db/flows.sql.ts";
 import {
   createFlow,
   dryRun,
@@ -348,7 +348,9 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
         request.params.id,
         request.query,
       );
-      return { items: rows.map(toRun) };
+      return {
+        items: rows.map((row) => ({ ...toRun(row), goal: toRunGoal(row) })),
+      };
     },
   );
 

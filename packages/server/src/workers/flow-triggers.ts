@@ -13,12 +13,13 @@ import { nextDateTrigger, safeTimeZone } from "@herald/core/flows/schedule";
 import type { StoredEvent } from "@herald/core/events/event";
 import type { Tx } from "../db/database.ts";
 import { deleteDateTimers, upsertDateTimers } from "../db/flow-triggers.sql.ts";
+import { firstSentOfRuns } from "../db/messages.sql.ts";
 import {
   entryHistory,
   flowStatuses,
   lockLiveRuns,
   lockUnconvertedRuns,
-  markConverted,
+  recordGoal,
   rekeyRuns,
   toRun,
   updateRuns,
@@ -38,7 +39,9 @@ import type { FlowEngine, LiveFlow, RunWork } from "./flow-engine.ts";
  * placed while a cart reminder is due ends the run before the reminder can go. Silent
  * (imported) events do none of it. Identify calls also keep date triggers' timers current.
  * A goal reached after a run completed still counts as its conversion while it falls in
- * the flow's `conversionWindowDays` after the run's end.
+ * the flow's `conversionWindowDays` after the run's end. Conversions are earned: only a
+ * goal after the run's first message was sent counts (with its revenue); a goal before it
+ * is recorded as `before_first_message` (the run exits before its first message).
  */
 
 /** The name flows know an event by. */
@@ -124,13 +127,7 @@ export class FlowTriggers implements EventHandler {
               : undefined,
           );
         if (reaction === "goal")
-          await markConverted(
-            tx,
-            workspaceId,
-            run.id,
-            eventRevenue(flowEvent),
-            now,
-          );
+          await this.#recordGoal(tx, workspaceId, run, flowEvent, now);
         if (awaited) {
           work.push({
             run,
@@ -246,15 +243,37 @@ export class FlowTriggers implements EventHandler {
         if (!definition || !days || since < 0 || since > days * ms.day)
           continue;
         if (reactionTo(definition, toRun(row), flowEvent) !== "goal") continue;
-        await markConverted(
-          tx,
-          workspaceId,
-          row.id,
-          eventRevenue(flowEvent),
-          now,
-        );
-        converted.add(row.id);
+        // A run that ended without messaging the shopper earned nothing.
+        if (await this.#recordGoal(tx, workspaceId, toRun(row), flowEvent, now))
+          converted.add(row.id);
       }
+  }
+
+  /**
+   * Records a run's goal with the time of its first message sent before it; resolves to
+   * true when that makes a conversion. A completed run with no message is left as it is.
+   */
+  async #recordGoal(
+    tx: Tx,
+    workspaceId: string,
+    run: Run,
+    goal: FlowEvent,
+    now: Date,
+  ): Promise<boolean> {
+    const at = new Date(Math.min(goal.timestamp.getTime(), now.getTime()));
+    const firstMessageAt =
+      (
+        await firstSentOfRuns(tx, workspaceId, [run.profileId], [run.id], at)
+      ).get(run.id) ?? null;
+    if (!firstMessageAt && run.status === "completed") return false;
+    await recordGoal(
+      tx,
+      workspaceId,
+      run.id,
+      { at, firstMessageAt, revenue: eventRevenue(goal) },
+      now,
+    );
+    return firstMessageAt !== null;
   }
 
   /** The re-entry policy, counting runs started earlier in this same batch. */
