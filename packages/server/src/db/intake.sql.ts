@@ -182,6 +182,40 @@ export async function takeIntake(
     .map((row) => decodeIntakeRow(raw(row)));
 }
 
+/**
+ * Locks a workspace's intake rows and returns them undecoded, oldest first. A row the
+ * resolver has taken in a transaction still open is waited for, and then gone: its events
+ * are in the event log by the time this returns.
+ */
+export async function lockWorkspaceIntake(
+  tx: Tx,
+  workspaceId: string,
+): Promise<RawIntakeRow[]> {
+  const rows = await tx.query<IntakeColumns>(
+    "select id, workspace_id, event_count, items from intake where workspace_id = $1 order by id for update",
+    [workspaceId],
+  );
+  return rows.map(raw);
+}
+
+/** Replaces the events of an intake row (items as `encodeIntakeItem` made them). */
+export async function replaceIntakeItems(
+  tx: Tx,
+  id: number,
+  items: string[],
+): Promise<void> {
+  await tx.query(
+    "update intake set event_count = $2, items = $3 where id = $1",
+    [id, items.length, `[${items.join(",")}]`],
+  );
+}
+
+/** Deletes intake rows. */
+export async function deleteIntakeRows(tx: Tx, ids: number[]): Promise<void> {
+  if (ids.length === 0) return;
+  await tx.query("delete from intake where id = any($1::bigint[])", [ids]);
+}
+
 /** Deletes one intake row and returns it undecoded (the resolver's row-by-row retry). */
 export async function takeIntakeRow(
   tx: Tx,

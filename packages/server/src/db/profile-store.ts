@@ -1,4 +1,5 @@
 import type { Clock } from "@herald/core/clock";
+import { identifierKey } from "@herald/core/identity/identifiers";
 import type { ProfileStore } from "@herald/core/profiles/profiles";
 import type { RfmThresholds } from "@herald/core/profiles/rfm";
 import type { Database, Queryable, Tx } from "./database.ts";
@@ -13,6 +14,13 @@ import {
   findProfileIdsBy,
   identitiesOf,
 } from "./identities.sql.ts";
+import {
+  decodeIntakeItems,
+  deleteIntakeRows,
+  encodeIntakeItem,
+  lockWorkspaceIntake,
+  replaceIntakeItems,
+} from "./intake.sql.ts";
 import { deleteProfileOrders, listProfileOrders } from "./orders.sql.ts";
 import {
   deleteMerges,
@@ -40,6 +48,42 @@ export interface PersonalData {
 }
 
 const rfmCacheMs = 10 * 60_000;
+
+/**
+ * Erases the events of the profiles `ids` that are acknowledged but still in the intake
+ * (an event is theirs when one of its identifiers is), so that the resolver cannot bring
+ * a deleted shopper back. Run first in the deletion's transaction: it waits for a batch the
+ * resolver holds, whose events are then in the log and deleted with the rest.
+ */
+async function eraseIntakeEvents(
+  tx: Tx,
+  workspaceId: string,
+  ids: string[],
+): Promise<void> {
+  const rows = await lockWorkspaceIntake(tx, workspaceId);
+  if (rows.length === 0) return;
+  const theirs = new Set(
+    (await identitiesOf(tx, workspaceId, ids)).map((i) =>
+      identifierKey({ type: i.type, value: i.value }),
+    ),
+  );
+  const emptied: number[] = [];
+  for (const row of rows) {
+    let items;
+    try {
+      items = decodeIntakeItems(row.text);
+    } catch {
+      continue; // Not Herald's text: the resolver reports it as it does today.
+    }
+    const kept = items.filter(
+      (item) => !item.identifiers.some((i) => theirs.has(identifierKey(i))),
+    );
+    if (kept.length === items.length) continue;
+    if (kept.length === 0) emptied.push(row.id);
+    else await replaceIntakeItems(tx, row.id, kept.map(encodeIntakeItem));
+  }
+  await deleteIntakeRows(tx, emptied);
+}
 
 /** The ProfileStore port of core, on this database. */
 export function profileStore(
@@ -113,6 +157,7 @@ export function profileStore(
     },
     deleteProfiles: (workspaceId, ids) =>
       db.tx(async (tx) => {
+        await eraseIntakeEvents(tx, workspaceId, ids);
         for (const data of personalData) await data.erase(tx, workspaceId, ids);
         await deleteProfileEvents(tx, workspaceId, ids);
         await deleteProfileOrders(tx, workspaceId, ids);
