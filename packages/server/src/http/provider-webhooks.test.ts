@@ -427,6 +427,132 @@ describeOnDatabases("provider webhooks", (db) => {
     assert.equal(ok.status, 200, JSON.stringify(ok.body));
     assert.equal(await status("pm"), "delivered");
   });
+
+  it("answers 400 with the path of the problem to bodies a provider would not send, and reads the rest of a SendGrid batch", async () => {
+    const { ws, ids, hooks, status } = await start(["good", "other"]);
+    const sendgrid = sendgridKeys();
+    const mailgunKey = "key-3ax6xnjp29jd6fds4gc373sgvjxteol0";
+    const postmark = {
+      username: "postmark",
+      password: "correct-horse-battery",
+    };
+    await patchSettings(herald, ws.secretKey, {
+      email: {
+        sendgridVerificationKey: sendgrid.verificationKey,
+        mailgunSigningKey: mailgunKey,
+        postmarkWebhookAuth: postmark,
+      },
+    });
+    const refused = (r: { status: number; body: any }, path: string) => {
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.equal(r.body.error.code, "invalid");
+      assert.equal(r.body.error.details[0].path, path, JSON.stringify(r.body));
+    };
+
+    const ses = (Message: string) =>
+      post(
+        hooks.ses ?? "",
+        JSON.stringify(
+          signSnsMessage(
+            {
+              Type: "Notification",
+              Message,
+              Timestamp: clock.now().toISOString(),
+            },
+            certificate.privateKey,
+          ),
+        ),
+        { "content-type": "text/plain" },
+      );
+    refused(await ses("not json {"), "/body/Message");
+    refused(
+      await ses(
+        JSON.stringify({
+          notificationType: "Bounce",
+          mail: { messageId: "m-1" },
+          bounce: {
+            bounceType: "Permanent",
+            bouncedRecipients: "good@example.com",
+          },
+        }),
+      ),
+      "/body/Message/bounce/bouncedRecipients",
+    );
+
+    const sendgridPost = (body: unknown) => {
+      const text = JSON.stringify(body);
+      return post(
+        hooks.sendgrid ?? "",
+        text,
+        sendgridHeaders(sendgrid.privateKey, text, clock.now()),
+      );
+    };
+    refused(await sendgridPost({ event: "bounce" }), "/body");
+    refused(await sendgridPost([null]), "/body/0");
+    const mixed = await sendgridPost([
+      null,
+      {
+        email: "good@example.com",
+        event: "bounce",
+        type: "bounce",
+        "smtp-id": `<${ids.good}@localhost.localdomain>`,
+      },
+      { email: "other@example.com", event: 5 },
+    ]);
+    assert.equal(mixed.status, 200, JSON.stringify(mixed.body));
+    assert.equal(mixed.body.matched, 1);
+    assert.deepEqual(
+      mixed.body.rejected.map((r: { index: number; path: string }) => [
+        r.index,
+        r.path,
+      ]),
+      [
+        [0, "/body/0"],
+        [2, "/body/2/event"],
+      ],
+    );
+    assert.equal(await status("good"), "bounced");
+    assert.equal(await status("other"), "sent");
+
+    const basic = {
+      authorization: `Basic ${Buffer.from(`${postmark.username}:${postmark.password}`).toString("base64")}`,
+    };
+    refused(await post(hooks.postmark ?? "", [], basic), "/body");
+    refused(
+      await post(
+        hooks.postmark ?? "",
+        { RecordType: "Bounce", Email: 5 },
+        basic,
+      ),
+      "/body/Email",
+    );
+
+    const mailgun = (eventData: unknown) => {
+      const timestamp = String(Math.floor(clock.now().getTime() / 1000));
+      const token = "b".repeat(50);
+      return post(hooks.mailgun ?? "", {
+        signature: {
+          timestamp,
+          token,
+          signature: createHmac("sha256", mailgunKey)
+            .update(timestamp + token)
+            .digest("hex"),
+        },
+        "event-data": eventData,
+      });
+    };
+    refused(await mailgun("failed"), "/body/event-data");
+    refused(
+      await mailgun({ event: "failed", recipient: ["other@example.com"] }),
+      "/body/event-data/recipient",
+    );
+
+    refused(
+      await post(hooks.twilio ?? "", { From: "+14155550100", Body: 5 }),
+      "/body/Body",
+    );
+    assert.equal(await status("other"), "sent");
+  });
 });
 
 describeOnDatabases("provider webhooks under load", (db) => {

@@ -29,6 +29,14 @@ import {
 import { listProfileOrders } from "../db/orders.sql.ts";
 import { getProfileRow } from "../db/profiles.sql.ts";
 import {
+  checkBody,
+  mailgunNews,
+  postmarkNews,
+  sendgridNews,
+  sesNews,
+  type EmailNews,
+} from "../providers/email-webhook-news.ts";
+import {
   verifyMailgun,
   verifyPostmark,
   verifySendgrid,
@@ -38,7 +46,6 @@ import {
   changeConsent,
   recordMessageNews,
   unsubscribeRecipient,
-  type MessageNews,
 } from "../workers/message-ledger.ts";
 import { reachabilityChanged } from "../workers/segment-actions.ts";
 import type { App, HttpDeps } from "./app.ts";
@@ -94,19 +101,26 @@ const MailgunSignature = Type.Object({
   signature: Type.String(),
 });
 
+/** Twilio's form: text fields only. */
+const TwilioForm = Type.Record(Type.String(), Type.String());
+
+/** The part of a Telegram update the bot reads. */
+const TelegramUpdate = Type.Object({
+  message: Type.Optional(
+    Type.Object({
+      text: Type.Optional(Type.String()),
+      chat: Type.Optional(
+        Type.Object({ id: Type.Union([Type.Integer(), Type.String()]) }),
+      ),
+      from: Type.Optional(
+        Type.Object({ username: Type.Optional(Type.String()) }),
+      ),
+    }),
+  ),
+});
+
 /** Raw JSON bodies by request, for signatures over the bytes as sent. */
 const rawBodies = new WeakMap<FastifyRequest, string>();
-
-/** One piece of news from an email provider. */
-interface EmailNews {
-  news: MessageNews;
-  address: string | undefined;
-  /** Strings that may contain Herald's ledger id (Message-ID, headers, metadata). */
-  ids: unknown[];
-  providerMessageId?: string;
-  bounceType?: "hard" | "soft";
-  reason?: string;
-}
 
 /** The secret Telegram echoes in X-Telegram-Bot-Api-Secret-Token. */
 export function telegramSecret(
@@ -293,8 +307,7 @@ export async function registerProviderWebhookRoutes(
           return { confirmed };
         }
         if (body.Type !== "Notification") return { received: 0 };
-        const message = JSON.parse(body.Message) as Record<string, unknown>;
-        const items = sesNews(message);
+        const items = sesNews(body.Message);
         return {
           matched: await applyEmailNews(workspaceId, items),
           received: items.length,
@@ -315,31 +328,11 @@ export async function registerProviderWebhookRoutes(
           rawBody: rawBodies.get(request) ?? "",
           now: clock.now(),
         });
-        const events = Array.isArray(request.body)
-          ? (request.body as Record<string, unknown>[])
-          : [];
-        const items: EmailNews[] = [];
-        for (const e of events) {
-          const ids = [e.herald_message_id, e["smtp-id"], e.sg_message_id];
-          const reason = typeof e.reason === "string" ? e.reason : undefined;
-          const address = typeof e.email === "string" ? e.email : undefined;
-          const base = { address, ids, ...(reason ? { reason } : {}) };
-          if (e.event === "bounce")
-            items.push({
-              ...base,
-              news: "bounced",
-              bounceType: e.type === "blocked" ? "soft" : "hard",
-            });
-          else if (e.event === "spamreport")
-            items.push({ ...base, news: "complained" });
-          else if (e.event === "delivered")
-            items.push({ ...base, news: "delivered" });
-          else if (e.event === "unsubscribe" || e.event === "group_unsubscribe")
-            items.push({ ...base, news: "unsubscribed" });
-        }
+        const { items, rejected } = sendgridNews(request.body);
         return {
           matched: await applyEmailNews(workspaceId, items),
           received: items.length,
+          ...(rejected.length > 0 ? { rejected } : {}),
         };
       },
     );
@@ -354,45 +347,7 @@ export async function registerProviderWebhookRoutes(
             ?.postmarkWebhookAuth,
           authorization: request.headers.authorization,
         });
-        const r = (request.body ?? {}) as Record<string, unknown>;
-        const metadata = (r.Metadata ?? {}) as Record<string, unknown>;
-        const ids = [metadata.herald_message_id, ...Object.values(metadata)];
-        const providerMessageId =
-          typeof r.MessageID === "string" ? r.MessageID : undefined;
-        const address =
-          typeof r.Email === "string"
-            ? r.Email
-            : typeof r.Recipient === "string"
-              ? r.Recipient
-              : undefined;
-        const base = {
-          ids,
-          address,
-          ...(providerMessageId ? { providerMessageId } : {}),
-        };
-        const items: EmailNews[] = [];
-        if (r.RecordType === "Bounce") {
-          const hard = [
-            "HardBounce",
-            "BadEmailAddress",
-            "ManuallyDeactivated",
-            "Blocked",
-          ].includes(String(r.Type));
-          items.push({
-            ...base,
-            news: "bounced",
-            bounceType: hard ? "hard" : "soft",
-            reason: `${text(r.Type)}: ${text(r.Description) || text(r.Details)}`,
-          });
-        } else if (r.RecordType === "SpamComplaint")
-          items.push({ ...base, news: "complained" });
-        else if (r.RecordType === "Delivery")
-          items.push({ ...base, news: "delivered" });
-        else if (
-          r.RecordType === "SubscriptionChange" &&
-          r.SuppressSending === true
-        )
-          items.push({ ...base, news: "unsubscribed" });
+        const items = postmarkNews(request.body);
         return {
           matched: await applyEmailNews(workspaceId, items),
           received: items.length,
@@ -405,7 +360,7 @@ export async function registerProviderWebhookRoutes(
       opts,
       async (request) => {
         const workspaceId = await workspaceOf(request.params.hook);
-        const body = (request.body ?? {}) as Record<string, unknown>;
+        const body = isJsonObject(request.body) ? request.body : {};
         const signature = body.signature;
         if (!Value.Check(MailgunSignature, signature))
           throw new DomainError(
@@ -418,40 +373,7 @@ export async function registerProviderWebhookRoutes(
           signature: { ...signature, timestamp: String(signature.timestamp) },
           now: clock.now(),
         });
-        const e = (body["event-data"] ?? {}) as Record<string, unknown>;
-        const message = (e.message ?? {}) as {
-          headers?: Record<string, unknown>;
-        };
-        const vars = (e["user-variables"] ?? {}) as Record<string, unknown>;
-        const status = (e["delivery-status"] ?? {}) as Record<string, unknown>;
-        const ids = [
-          vars.herald_message_id,
-          message.headers?.["message-id"],
-          ...Object.values(vars),
-        ];
-        const address =
-          typeof e.recipient === "string" ? e.recipient : undefined;
-        const reason = [
-          status.code,
-          status.description ?? status.message,
-          e.reason,
-        ]
-          .filter((x) => x !== undefined && x !== "")
-          .join(" ");
-        const base = { ids, address, ...(reason ? { reason } : {}) };
-        const items: EmailNews[] = [];
-        if (e.event === "failed")
-          items.push({
-            ...base,
-            news: "bounced",
-            bounceType: e.severity === "permanent" ? "hard" : "soft",
-          });
-        else if (e.event === "complained")
-          items.push({ ...base, news: "complained" });
-        else if (e.event === "delivered")
-          items.push({ ...base, news: "delivered" });
-        else if (e.event === "unsubscribed")
-          items.push({ ...base, news: "unsubscribed" });
+        const items = mailgunNews(body["event-data"]);
         return {
           matched: await applyEmailNews(workspaceId, items),
           received: items.length,
@@ -464,7 +386,12 @@ export async function registerProviderWebhookRoutes(
       opts,
       async (request, reply) => {
         const workspaceId = await workspaceOf(request.params.hook);
-        const form = (request.body ?? {}) as Record<string, string>;
+        const form = checkBody(
+          TwilioForm,
+          request.body ?? {},
+          "/body",
+          "Twilio posts a form of text fields",
+        );
         const settings = await deps.settings.get(workspaceId);
         const token = settings.sms?.authToken;
         if (token) {
@@ -576,13 +503,12 @@ export async function registerProviderWebhookRoutes(
           botToken: settings.telegram.botToken,
           baseUrl: settings.telegram.baseUrl ?? "https://api.telegram.org",
         });
-        const update = (request.body ?? {}) as {
-          message?: {
-            text?: string;
-            chat?: { id?: number | string };
-            from?: { username?: string };
-          };
-        };
+        const update = checkBody(
+          TelegramUpdate,
+          request.body ?? {},
+          "/body",
+          "not a Telegram update",
+        );
         const text = update.message?.text?.trim() ?? "";
         const chatId = update.message?.chat?.id;
         if (chatId === undefined || text === "") return { ok: true };
@@ -759,61 +685,4 @@ export function verifyTwilioSignature(
       .join("");
   const expected = createHmac("sha1", authToken).update(data).digest("base64");
   return constantTimeEqual(expected, header);
-}
-
-/** The news in an SES notification (SNS `Message`, notification or event publishing). */
-function sesNews(m: Record<string, unknown>): EmailNews[] {
-  const type = m.notificationType ?? m.eventType;
-  const mail = (m.mail ?? {}) as {
-    messageId?: string;
-    headers?: { name: string; value: string }[];
-    commonHeaders?: { messageId?: string };
-  };
-  const ids = [
-    ...(mail.headers ?? [])
-      .filter((h) => /^(x-herald-message-id|message-id)$/i.test(h.name))
-      .map((h) => h.value),
-    mail.commonHeaders?.messageId,
-  ];
-  const base = {
-    ids,
-    ...(mail.messageId ? { providerMessageId: mail.messageId } : {}),
-  };
-  if (type === "Bounce") {
-    const b = (m.bounce ?? {}) as {
-      bounceType?: string;
-      bounceSubType?: string;
-      bouncedRecipients?: { emailAddress?: string; diagnosticCode?: string }[];
-    };
-    return (b.bouncedRecipients ?? []).map((r) => ({
-      ...base,
-      news: "bounced" as const,
-      address: r.emailAddress,
-      bounceType:
-        b.bounceType === "Permanent" ? ("hard" as const) : ("soft" as const),
-      reason:
-        `${b.bounceType ?? ""}/${b.bounceSubType ?? ""} ${r.diagnosticCode ?? ""}`.trim(),
-    }));
-  }
-  if (type === "Complaint") {
-    const c = (m.complaint ?? {}) as {
-      complainedRecipients?: { emailAddress?: string }[];
-      complaintFeedbackType?: string;
-    };
-    return (c.complainedRecipients ?? []).map((r) => ({
-      ...base,
-      news: "complained" as const,
-      address: r.emailAddress,
-      ...(c.complaintFeedbackType ? { reason: c.complaintFeedbackType } : {}),
-    }));
-  }
-  if (type === "Delivery") {
-    const d = (m.delivery ?? {}) as { recipients?: string[] };
-    return (d.recipients ?? []).map((address) => ({
-      ...base,
-      news: "delivered" as const,
-      address,
-    }));
-  }
-  return [];
 }
