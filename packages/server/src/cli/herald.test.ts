@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import {
   runHerald,
   runHeraldAsync,
@@ -181,6 +183,29 @@ describe("herald on the embedded database", () => {
     assert.match(created.stdout, /write key\s+hw_/);
     assert.match(runHerald(dir, ["workspace", "list"]).stdout, /Offline Store/);
     assert.equal(fs.existsSync(path.join(dir, "herald.lock")), false);
+  });
+
+  it("runs as npx herald from a checkout, prints its version, and needs no --workspace for keys when there is one", async () => {
+    const dir = await tempDataDir();
+    const root = fileURLToPath(new URL("../../../..", import.meta.url));
+    // What `npx herald` runs in a checkout: the workspace's bin, linked by npm install.
+    const npx = spawnSync(
+      path.join(root, "node_modules", ".bin", "herald"),
+      ["--version"],
+      { encoding: "utf8", env: { ...process.env, HERALD_DATA_DIR: dir } },
+    );
+    assert.equal(npx.status, 0, npx.stderr);
+    const { version } = JSON.parse(
+      fs.readFileSync(path.join(root, "packages/server/package.json"), "utf8"),
+    ) as { version: string };
+    assert.equal(npx.stdout.trim(), version);
+
+    const created = runHerald(dir, ["workspace", "create", "--name", "Solo"]);
+    assert.equal(created.status, 0, created.stderr);
+    const keys = runHerald(dir, ["key", "list"]);
+    assert.equal(keys.status, 0, keys.stderr);
+    assert.match(keys.stdout, /^\S+\s+secret\s/m);
+    assert.match(keys.stdout, /^\S+\s+write\s/m);
   });
 
   it("says what to do when asked for a role that needs PostgreSQL, or given a bad setting", () => {

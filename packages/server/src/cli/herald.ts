@@ -20,8 +20,13 @@ import { isCopy, runAsCopy, superviseCopies } from "./processes.ts";
  * through its control channel instead. Output is for people unless `--json` is given.
  */
 
+const { version } = JSON.parse(
+  fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+) as { version: string };
+
 const program = new Command("herald")
   .description("Herald: marketing automation for online stores")
+  .version(version, "-V, --version", "print Herald's version")
   .showHelpAfterError("(run with --help for usage)")
   .configureHelp({ sortSubcommands: true });
 
@@ -265,7 +270,7 @@ const key = program.command("key").description("manage a workspace's API keys");
 key
   .command("create")
   .description("create a key (shown once)")
-  .requiredOption("--workspace <id>", "workspace id")
+  .option("--workspace <id>", "workspace id (needed when there are several)")
   .addOption(
     new Option("--kind <kind>", "write: send events; secret: admin API")
       .choices(["write", "secret"])
@@ -275,13 +280,13 @@ key
   .option("--json", "print JSON")
   .action(
     async (options: {
-      workspace: string;
+      workspace?: string;
       kind: string;
       name?: string;
       json?: boolean;
     }) => {
       const issued = (await operate("key.create", {
-        workspaceId: options.workspace,
+        ...(options.workspace ? { workspaceId: options.workspace } : {}),
         kind: options.kind,
         ...(options.name ? { name: options.name } : {}),
       })) as Record<string, string>;
@@ -296,12 +301,13 @@ key
 key
   .command("list")
   .description("list a workspace's keys (never their values)")
-  .requiredOption("--workspace <id>", "workspace id")
+  .option("--workspace <id>", "workspace id (needed when there are several)")
   .option("--json", "print JSON")
-  .action(async (options: { workspace: string; json?: boolean }) => {
-    const items = (await operate("key.list", {
-      workspaceId: options.workspace,
-    })) as Record<string, unknown>[];
+  .action(async (options: { workspace?: string; json?: boolean }) => {
+    const items = (await operate(
+      "key.list",
+      options.workspace ? { workspaceId: options.workspace } : {},
+    )) as Record<string, unknown>[];
     print(options.json ?? false, items, () =>
       table(items, ["id", "kind", "name", "prefix", "createdAt", "revokedAt"]),
     );
@@ -309,10 +315,13 @@ key
 key
   .command("revoke")
   .description("revoke a key: requests with it are refused from then on")
-  .requiredOption("--workspace <id>", "workspace id")
+  .option("--workspace <id>", "workspace id (needed when there are several)")
   .argument("<keyId>", "the key's id (from herald key list)")
-  .action(async (keyId: string, options: { workspace: string }) => {
-    await operate("key.revoke", { workspaceId: options.workspace, keyId });
+  .action(async (keyId: string, options: { workspace?: string }) => {
+    await operate("key.revoke", {
+      ...(options.workspace ? { workspaceId: options.workspace } : {}),
+      keyId,
+    });
     process.stdout.write(`revoked ${keyId}\n`);
   });
 

@@ -71,22 +71,27 @@ const operations: Record<string, Operation> = {
   async "key.create"(ctx, args) {
     const input = parseWith(
       Type.Object({
-        workspaceId: Type.String(),
+        workspaceId: Type.Optional(Type.String()),
         kind: KeyKind,
         name: Type.Optional(Type.String()),
       }),
       args,
       "key create",
     );
-    return createKey(workspaceStore(ctx.db), ctx.clock, input);
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    return createKey(workspaceStore(ctx.db), ctx.clock, {
+      ...input,
+      workspaceId,
+    });
   },
 
   async "key.list"(ctx, args) {
-    const { workspaceId } = parseWith(
-      Type.Object({ workspaceId: Type.String() }),
+    const input = parseWith(
+      Type.Object({ workspaceId: Type.Optional(Type.String()) }),
       args,
       "key list",
     );
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
     const store = workspaceStore(ctx.db);
     if (!(await store.getWorkspace(workspaceId)))
       throw new DomainError("not_found", `no workspace ${workspaceId}`);
@@ -100,11 +105,18 @@ const operations: Record<string, Operation> = {
 
   async "key.revoke"(ctx, args) {
     const input = parseWith(
-      Type.Object({ workspaceId: Type.String(), keyId: Type.String() }),
+      Type.Object({
+        workspaceId: Type.Optional(Type.String()),
+        keyId: Type.String(),
+      }),
       args,
       "key revoke",
     );
-    await revokeKey(workspaceStore(ctx.db), ctx.clock, input);
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    await revokeKey(workspaceStore(ctx.db), ctx.clock, {
+      workspaceId,
+      keyId: input.keyId,
+    });
     ctx.forgetKey?.(input.keyId);
     return { revoked: input.keyId };
   },

@@ -130,6 +130,23 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
   await app.register(
     async (api: App) => {
       api.addHook("onRequest", requireSecretKey(deps.keys));
+      // An action with nothing to say (install, publish) may come with no body at all, even
+      // when the client sets Content-Type: application/json: that is an empty object.
+      api.addHook("preValidation", async (request) => {
+        if (request.body === undefined && request.routeOptions.schema?.body)
+          request.body = {};
+      });
+      const parseJson = api.getDefaultJsonParser("error", "error");
+      api.removeContentTypeParser("application/json");
+      api.addContentTypeParser(
+        "application/json",
+        { parseAs: "string" },
+        (request, body, done) => {
+          const text = body as string; // parseAs: "string"
+          if (text.trim() === "") done(null, undefined);
+          else void parseJson(request, text, done);
+        },
+      );
       // Flows kept in git are YAML.
       api.addContentTypeParser(
         ["application/yaml", "application/x-yaml", "text/yaml"],
