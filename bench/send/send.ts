@@ -125,6 +125,7 @@ async function heraldMails(
       data: {},
       list_id: null,
       obey_frequency_cap: true,
+      skip_when_capped: false,
       obey_quiet_hours: true,
       to_address: `bare${i}@bench.example`,
       status: "sending",

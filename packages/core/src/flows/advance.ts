@@ -86,6 +86,8 @@ export type Effect =
       templateId: string;
       transactional: boolean;
       listId: string | null;
+      /** Skipped, not held, when over the frequency cap. */
+      skipWhenCapped: boolean;
     }
   | {
       kind: "update_profile";
@@ -360,6 +362,7 @@ export function advance(
           templateId: node.templateId,
           transactional: node.transactional ?? false,
           listId: node.listId ?? null,
+          skipWhenCapped: node.whenCapped === "skip",
         });
         pass(null, node.next);
         break;

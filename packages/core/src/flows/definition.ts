@@ -315,6 +315,13 @@ export const FlowNode = Type.Union([
       transactional: Type.Optional(Type.Boolean()),
       /** Send only to subscribed members of this list. */
       listId: Type.Optional(Type.String()),
+      /**
+       * Over the workspace's frequency cap: `wait` until the cap allows it (the default),
+       * or `skip` a message that is only worth sending now.
+       */
+      whenCapped: Type.Optional(
+        Type.Union([Type.Literal("wait"), Type.Literal("skip")]),
+      ),
       ...next,
     },
     { additionalProperties: false },

@@ -493,4 +493,37 @@ describe("validateFlow", () => {
       message: "node a: must be >= 0",
     });
   });
+
+  it("takes whenCapped on marketing sends only, and says which value it wants", () => {
+    const withSend = (send: Record<string, unknown>) =>
+      validateFlow({
+        name: "x",
+        trigger: { type: "api" },
+        start: "s",
+        nodes: {
+          s: {
+            type: "send",
+            channel: "email",
+            templateId: "t",
+            next: "e",
+            ...send,
+          },
+          e: { type: "exit" },
+        },
+      }).problems;
+    assert.deepEqual(withSend({ whenCapped: "skip" }), []);
+    assert.deepEqual(withSend({ whenCapped: "wait" }), []);
+    assert.deepEqual(withSend({ whenCapped: "skip", transactional: true }), [
+      {
+        path: "/nodes/s/whenCapped",
+        message:
+          "node s: transactional messages are not held by the frequency cap; remove whenCapped",
+      },
+    ]);
+    const wrong = withSend({ whenCapped: "drop" });
+    assert.ok(
+      wrong.some((p) => p.path === "/nodes/s/whenCapped"),
+      JSON.stringify(wrong),
+    );
+  });
 });

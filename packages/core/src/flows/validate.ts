@@ -158,6 +158,15 @@ export function validateFlow(
         });
     }
     if (
+      node.type === "send" &&
+      node.whenCapped &&
+      (node.transactional || node.channel === "webhook")
+    )
+      problems.push({
+        path: `/nodes/${id}/whenCapped`,
+        message: `node ${id}: ${node.transactional ? "transactional messages" : "webhooks"} are not held by the frequency cap; remove whenCapped`,
+      });
+    if (
       node.type === "wait_for_event" &&
       node.matchCorrelation &&
       !(definition.trigger.type === "event" && definition.trigger.correlation)

@@ -108,6 +108,8 @@ export interface EnqueueRequest {
   listId?: string;
   /** Default true for marketing. */
   obeyFrequencyCap?: boolean;
+  /** Over the frequency cap: skipped instead of waiting until the cap allows it. */
+  skipWhenCapped?: boolean;
   /** Default true for marketing. */
   obeyQuietHours?: boolean;
   /** Not before this instant. */

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ManualClock, ms } from "../clock.ts";
-import { decide, quietHoursEnd, type PolicyInput } from "./policy.ts";
+import {
+  capFreesAt,
+  decide,
+  quietHoursEnd,
+  type PolicyInput,
+} from "./policy.ts";
 
 const subscribed = {
   status: "subscribed" as const,
@@ -159,6 +164,36 @@ describe("the sending policy", () => {
     assert.match(third.reason, /2 marketing messages in the last 24 h/);
     clock.advance(22 * ms.hour + 1); // the first one leaves the window
     assert.equal(attempt().action, "send");
+  });
+
+  it("holds marketing over the cap until the message keeping it full leaves the window, or skips it when its step says so", () => {
+    const now = new Date("2026-01-05T12:00:00Z");
+    const cap = { messages: 2, hours: 24 };
+    const sent = [
+      new Date("2026-01-05T09:00:00Z"),
+      new Date("2026-01-04T14:00:00Z"),
+      new Date("2026-01-05T11:00:00Z"),
+    ];
+    // Three in the window, at most two: the second oldest (09:00) must leave it.
+    const freesAt = capFreesAt(sent, cap);
+    assert.equal(freesAt?.toISOString(), "2026-01-06T09:00:00.001Z");
+    const frequency = { cap, obey: true, sentInWindow: 3, freesAt };
+    const held = decide(input({ now, frequency }));
+    assert.deepEqual(held.action === "defer" && [held.step, held.until], [
+      "frequency_cap",
+      freesAt,
+    ]);
+    assert.match(held.reason, /waits until 2026-01-06T09:00:00.001Z/);
+    const dropped = decide(
+      input({ now, frequency: { ...frequency, skipWhenCapped: true } }),
+    );
+    assert.deepEqual([dropped.action, dropped.step], ["skip", "frequency_cap"]);
+    assert.equal(capFreesAt(sent.slice(0, 1), cap), undefined, "under the cap");
+    assert.equal(
+      decide(input({ now, transactional: true, frequency })).action,
+      "send",
+      "transactional mail is exempt",
+    );
   });
 
   it("defers marketing in the recipient's quiet hours to the end of them, in their zone", () => {

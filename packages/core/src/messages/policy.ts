@@ -11,7 +11,9 @@ import {
 /**
  * The one policy that decides whether and when a message goes out, in this order:
  * address → consent for the channel → list subscription → suppression → frequency cap →
- * quiet hours → send. Pure: the sender gathers the facts, calls `decide`, and stores the
+ * quiet hours → send. The cap and quiet hours defer, they do not drop: a message over the
+ * cap waits until the cap allows it (unless its sender asked to skip it then), one in
+ * quiet hours until they end. Pure: the sender gathers the facts, calls `decide`, and stores the
  * decision and its reason on the ledger row.
  *
  * Transactional messages need no marketing consent (except SMS after STOP, which
@@ -45,6 +47,10 @@ export interface PolicyInput {
     obey: boolean;
     /** Marketing messages sent to the profile (any channel) in the last `hours`. */
     sentInWindow: number;
+    /** When the cap allows the next message (`capFreesAt`); undefined when unknown. */
+    freesAt?: Date | undefined;
+    /** Skip instead of waiting while over the cap. */
+    skipWhenCapped?: boolean;
   };
   quietHours?: {
     window: { start: string; end: string } | undefined;
@@ -68,7 +74,12 @@ export type PolicyStep =
 export type Decision =
   | { action: "send"; step: "send"; reason: string }
   | { action: "skip"; step: PolicyStep; reason: string }
-  | { action: "defer"; step: "quiet_hours"; until: Date; reason: string };
+  | {
+      action: "defer";
+      step: "frequency_cap" | "quiet_hours";
+      until: Date;
+      reason: string;
+    };
 
 const skip = (step: PolicyStep, reason: string): Decision => ({
   action: "skip",
@@ -126,11 +137,19 @@ export function decide(input: PolicyInput): Decision {
 
   if (!transactional) {
     const f = input.frequency;
-    if (f?.obey && f.cap && f.sentInWindow >= f.cap.messages)
-      return skip(
-        "frequency_cap",
-        `frequency cap: ${f.sentInWindow} marketing messages in the last ${f.cap.hours} h (at most ${f.cap.messages})`,
-      );
+    if (f?.obey && f.cap && f.sentInWindow >= f.cap.messages) {
+      const capped = `frequency cap: ${f.sentInWindow} marketing messages in the last ${f.cap.hours} h (at most ${f.cap.messages})`;
+      if (f.skipWhenCapped)
+        return skip("frequency_cap", `${capped}; its step skips when capped`);
+      if (f.freesAt && f.freesAt.getTime() > input.now.getTime())
+        return {
+          action: "defer",
+          step: "frequency_cap",
+          until: f.freesAt,
+          reason: `${capped}: waits until ${f.freesAt.toISOString()}, when the cap allows it`,
+        };
+      return skip("frequency_cap", capped);
+    }
     const q = input.quietHours;
     if (q?.obey && q.window) {
       const until = quietHoursEnd(input.now, q.window, q.timeZone);
@@ -148,6 +167,21 @@ export function decide(input: PolicyInput): Decision {
     step: "send",
     reason: transactional ? "transactional" : "allowed",
   };
+}
+
+/**
+ * When a cap of `cap.messages` per `cap.hours` allows the next message, given when the
+ * messages in its window went out (any order): just after the one that keeps the window
+ * full leaves it; undefined when the cap is not reached.
+ */
+export function capFreesAt(
+  sent: readonly Date[],
+  cap: { messages: number; hours: number },
+): Date | undefined {
+  const times = sent.map((at) => at.getTime()).sort((a, b) => a - b);
+  const keeping = times[times.length - cap.messages];
+  if (times.length < cap.messages || keeping === undefined) return undefined;
+  return new Date(keeping + cap.hours * 3_600_000 + 1);
 }
 
 function zoneOrUtc(zone: string | undefined): string {

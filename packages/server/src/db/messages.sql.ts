@@ -29,6 +29,7 @@ export type MessageRow = {
   data: Record<string, unknown>;
   list_id: string | null;
   obey_frequency_cap: boolean;
+  skip_when_capped: boolean;
   obey_quiet_hours: boolean;
   to_address: string | null;
   status: MessageStatus;
@@ -99,6 +100,7 @@ export type NewMessageRow = Pick<
   | "data"
   | "list_id"
   | "obey_frequency_cap"
+  | "skip_when_capped"
   | "obey_quiet_hours"
   | "to_address"
   | "send_at"
@@ -114,16 +116,17 @@ export async function insertMessages(
   return tx.execute(
     `insert into messages (workspace_id, id, idempotency_key, request_hash, profile_id, channel, transactional,
                            source, source_kind, campaign_id, template_id, template_version, inline_content, data,
-                           list_id, obey_frequency_cap, obey_quiet_hours, to_address, status, send_at,
-                           created_at, updated_at)
+                           list_id, obey_frequency_cap, skip_when_capped, obey_quiet_hours, to_address, status,
+                           send_at, created_at, updated_at)
      select r.workspace_id, r.id, r.idempotency_key, r.request_hash, r.profile_id, r.channel, r.transactional,
             r.source, r.source ->> 'kind', r.campaign_id, r.template_id, r.template_version, r.inline_content,
-            coalesce(r.data, '{}'::jsonb), r.list_id, r.obey_frequency_cap, r.obey_quiet_hours, r.to_address,
-            'queued', r.send_at, r.created_at, r.created_at
+            coalesce(r.data, '{}'::jsonb), r.list_id, r.obey_frequency_cap, coalesce(r.skip_when_capped, false),
+            r.obey_quiet_hours, r.to_address, 'queued', r.send_at, r.created_at, r.created_at
        from jsonb_to_recordset($1::jsonb) as r(workspace_id text, id uuid, idempotency_key text, request_hash text,
             profile_id uuid, channel text, transactional boolean, source jsonb, campaign_id text, template_id text,
             template_version integer, inline_content jsonb, data jsonb, list_id text, obey_frequency_cap boolean,
-            obey_quiet_hours boolean, to_address text, send_at timestamptz, created_at timestamptz)
+            skip_when_capped boolean, obey_quiet_hours boolean, to_address text, send_at timestamptz,
+            created_at timestamptz)
       order by r.idempotency_key
      on conflict (workspace_id, idempotency_key) do nothing`,
     [JSON.stringify(rows)],
@@ -139,9 +142,9 @@ export async function insertMessage(
     `insert into messages (workspace_id, id, idempotency_key, request_hash, profile_id, channel, transactional,
                            source, source_kind, campaign_id, template_id, template_version, inline_content, data,
                            list_id, obey_frequency_cap, obey_quiet_hours, to_address, status, send_at,
-                           created_at, updated_at)
+                           created_at, updated_at, skip_when_capped)
      values ($1, $2, $3, $4, $5, $6, $7, $8, $8::jsonb ->> 'kind', $9, $10, $11, $12, $13, $14, $15, $16, $17,
-             'queued', $18, $19, $19)
+             'queued', $18, $19, $19, $20)
      on conflict (workspace_id, idempotency_key) do nothing
      returning *`,
     [
@@ -164,6 +167,7 @@ export async function insertMessage(
       row.to_address,
       row.send_at,
       row.created_at,
+      row.skip_when_capped,
     ],
   );
   if (inserted) return { row: inserted, created: true };
@@ -190,6 +194,7 @@ const sendingColumns = [
   "data",
   "list_id",
   "obey_frequency_cap",
+  "skip_when_capped",
   "obey_quiet_hours",
   "to_address",
   "status",
@@ -518,25 +523,54 @@ export async function countSentSince(
   return row?.n ?? 0;
 }
 
-/** Per profile, marketing messages (any channel but webhooks) that went out since `since`. */
-export async function countMarketingSince(
+/**
+ * When each profile's marketing messages (any channel but webhooks) in the cap's window
+ * went out (`first_sending_at`), oldest first: the cap counts them, and the oldest that
+ * keep it full say when it allows the next one.
+ */
+export async function marketingSentSince(
   q: Queryable,
   workspaceId: string,
   profileIds: string[],
   since: Date,
   /** Rows being decided now (claimed, so already `sending`): the caller counts those. */
   except: string[] = [],
-): Promise<Map<string, number>> {
+): Promise<Map<string, Date[]>> {
   if (profileIds.length === 0) return new Map();
-  const rows = await q.query<{ profile_id: string; n: number }>(
-    `select profile_id, count(*)::int8 as n from messages
+  const rows = await q.query<{ profile_id: string; at: Date }>(
+    `select profile_id, first_sending_at as at from messages
       where workspace_id = $1 and profile_id = any($2::uuid[]) and not transactional
         and channel <> 'webhook' and first_sending_at >= $3
         and status not in ('failed', 'queued', 'deferred', 'skipped') and id <> all($4::uuid[])
-      group by profile_id`,
+      order by profile_id, first_sending_at`,
     [workspaceId, profileIds, since, except],
   );
-  return new Map(rows.map((row) => [row.profile_id, row.n]));
+  const sent = new Map<string, Date[]>();
+  for (const row of rows)
+    sent.set(row.profile_id, [...(sent.get(row.profile_id) ?? []), row.at]);
+  return sent;
+}
+
+/**
+ * Drops the messages a flow run queued that are still waiting (queued, or deferred by the
+ * cap or quiet hours) once the run has ended: what they said is stale. Transactional
+ * messages still go. Resolves to how many were dropped.
+ */
+export async function skipPendingRunMessages(
+  tx: Tx,
+  workspaceId: string,
+  profileIds: string[],
+  runIds: string[],
+  reason: string,
+  now: Date,
+): Promise<number> {
+  if (runIds.length === 0) return 0;
+  return tx.execute(
+    `update messages set status = 'skipped', reason = $4, decision_step = 'flow_ended', updated_at = $5
+      where workspace_id = $1 and profile_id = any($2::uuid[]) and source_kind = 'flow'
+        and source ->> 'flowRunId' = any($3::text[]) and status in ('queued', 'deferred') and not transactional`,
+    [workspaceId, profileIds, runIds, reason, now],
+  );
 }
 
 /**

@@ -3,6 +3,7 @@ import { after, before, it } from "node:test";
 import { ManualClock, ms } from "@herald/core/clock";
 import type { NewWorkspace } from "@herald/core/workspaces/workspaces";
 import type { Herald } from "../main.ts";
+import { patchSettings } from "../testing/messaging.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
@@ -193,6 +194,176 @@ describeOnDatabases("flows", (db) => {
         stats.body.totals.revenue,
       ],
       [2, 0, 1, 0],
+    );
+  });
+
+  it("holds marketing over the frequency cap until the cap allows it, skips it where the step says so, drops it when the run ends, and lets receipts through", async () => {
+    const ws = await createTestWorkspace(db());
+    await patchSettings(herald, ws.secretKey, {
+      frequencyCap: { messages: 1, hours: 24 },
+    });
+    const news = await template(herald, ws, "news");
+    const remind = await template(herald, ws, "cart reminder");
+    const flash = await template(herald, ws, "flash sale");
+    const receipt = await template(herald, ws, "receipt");
+    const live = async (definition: Record<string, unknown>) => {
+      const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
+        ...definition,
+        settings: {
+          reentry: { policy: "every_time" },
+          ...(definition.settings ?? {}),
+        },
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      await api(
+        herald,
+        ws.secretKey,
+        "POST",
+        `/api/flows/${created.body.id}/publish`,
+      );
+    };
+    const sendThen = (
+      templateId: string,
+      extra: Record<string, unknown> = {},
+    ) => ({
+      start: "send",
+      nodes: {
+        send: {
+          type: "send",
+          channel: "email",
+          templateId,
+          next: "done",
+          ...extra,
+        },
+        done: { type: "exit" },
+      },
+    });
+    await live({
+      name: "News",
+      trigger: { type: "event", event: "Signed Up" },
+      ...sendThen(news),
+    });
+    await live({
+      name: "Flash sale",
+      trigger: { type: "event", event: "Flash Sale Viewed" },
+      ...sendThen(flash, { whenCapped: "skip" }),
+    });
+    await live({
+      name: "Receipt",
+      trigger: { type: "event", event: "Order Completed" },
+      ...sendThen(receipt, { transactional: true }),
+    });
+    await live({
+      name: "Cart",
+      trigger: {
+        type: "event",
+        event: "Product Added",
+        correlation: "cart_id",
+      },
+      start: "wait",
+      nodes: {
+        wait: { type: "wait", duration: { hours: 1 }, next: "send" },
+        send: {
+          type: "send",
+          channel: "email",
+          templateId: remind,
+          next: "next_day",
+        },
+        // Live for another day, as the library's cart flow is: its goal still ends it.
+        next_day: { type: "wait", duration: { days: 1 }, next: "done" },
+        done: { type: "exit" },
+      },
+      settings: {
+        goal: { event: "Order Completed", matchCorrelation: true },
+        reentry: { policy: "one_active_per_key" },
+      },
+    });
+    const ledger = async (email: string) => {
+      const profile = (
+        await api(herald, ws.secretKey, "GET", `/api/profiles?email=${email}`)
+      ).body.items[0];
+      const page = await api(
+        herald,
+        ws.secretKey,
+        "GET",
+        `/api/messages?profileId=${profile.id}`,
+      );
+      const rows = new Map<string, Record<string, string>>();
+      for (const m of page.body.items) rows.set(m.templateId, m);
+      return rows;
+    };
+    const step = async () => {
+      await settle(herald);
+      await herald.sender.drain(ws.id);
+    };
+
+    for (const who of ["buyer", "waiter"]) {
+      await track(ws, {
+        type: "identify",
+        userId: who,
+        traits: { email: `${who}@shop.test`, email_consent: true },
+      });
+      await track(ws, { event: "Signed Up", userId: who });
+      await track(ws, {
+        event: "Product Added",
+        userId: who,
+        properties: { cart_id: `cart-${who}`, product_id: "p1", price: 30 },
+      });
+    }
+    await track(ws, { event: "Flash Sale Viewed", userId: "buyer" });
+    await step();
+    const newsSentAt = (await ledger("buyer@shop.test")).get(news)?.sentAt;
+    assert.ok(newsSentAt, "the first marketing message goes out");
+    const skipped = (await ledger("buyer@shop.test")).get(flash);
+    assert.deepEqual(
+      [skipped?.status, skipped?.decisionStep],
+      ["skipped", "frequency_cap"],
+    );
+    assert.match(skipped?.reason ?? "", /skips when capped/);
+
+    clock.advance(ms.hour);
+    await step();
+    const freesAt = new Date(Date.parse(newsSentAt) + ms.day + 1).toISOString();
+    for (const who of ["buyer", "waiter"]) {
+      const held = (await ledger(`${who}@shop.test`)).get(remind);
+      assert.deepEqual(
+        [held?.status, held?.decisionStep, held?.sendAt],
+        ["deferred", "frequency_cap", freesAt],
+        `${who}'s reminder waits for the cap`,
+      );
+      assert.match(
+        held?.reason ?? "",
+        /1 marketing messages in the last 24 h.*waits until/,
+      );
+    }
+
+    await track(ws, {
+      event: "Order Completed",
+      userId: "buyer",
+      properties: { order_id: "o-1", cart_id: "cart-buyer", revenue: 30 },
+    });
+    await step();
+    const bought = await ledger("buyer@shop.test");
+    assert.equal(
+      bought.get(receipt)?.status,
+      "sent",
+      "receipts ignore the cap",
+    );
+    assert.deepEqual(
+      [bought.get(remind)?.status, bought.get(remind)?.decisionStep],
+      ["skipped", "flow_ended"],
+      "the order made the held reminder stale",
+    );
+
+    clock.set(new Date(freesAt));
+    await step();
+    assert.equal(
+      (await ledger("waiter@shop.test")).get(remind)?.status,
+      "sent",
+    );
+    assert.equal(
+      (await ledger("buyer@shop.test")).get(remind)?.status,
+      "skipped",
     );
   });
 

@@ -448,6 +448,7 @@ export class FlowEngine {
             : {
                 obeyFrequencyCap: settings.obeyFrequencyCap ?? true,
                 obeyQuietHours: settings.obeyQuietHours ?? true,
+                skipWhenCapped: effect.skipWhenCapped,
               }),
         };
       case "webhook":

@@ -13,7 +13,7 @@ import { nextDateTrigger, safeTimeZone } from "@herald/core/flows/schedule";
 import type { StoredEvent } from "@herald/core/events/event";
 import type { Tx } from "../db/database.ts";
 import { deleteDateTimers, upsertDateTimers } from "../db/flow-triggers.sql.ts";
-import { firstSentOfRuns } from "../db/messages.sql.ts";
+import { firstSentOfRuns, skipPendingRunMessages } from "../db/messages.sql.ts";
 import {
   entryHistory,
   flowStatuses,
@@ -41,7 +41,9 @@ import type { FlowEngine, LiveFlow, RunWork } from "./flow-engine.ts";
  * A goal reached after a run completed still counts as its conversion while it falls in
  * the flow's `conversionWindowDays` after the run's end. Conversions are earned: only a
  * goal after the run's first message was sent counts (with its revenue); a goal before it
- * is recorded as `before_first_message` (the run exits before its first message).
+ * is recorded as `before_first_message` (the run exits before its first message). A goal
+ * or exit also drops the run's messages still waiting to go (held by the frequency cap or
+ * quiet hours): a cart reminder after the cart's order is stale.
  */
 
 /** The name flows know an event by. */
@@ -128,6 +130,16 @@ export class FlowTriggers implements EventHandler {
           );
         if (reaction === "goal")
           await this.#recordGoal(tx, workspaceId, run, flowEvent, now);
+        // What the run still holds back (over the cap, in quiet hours) is stale now.
+        if (reaction)
+          await skipPendingRunMessages(
+            tx,
+            workspaceId,
+            [run.profileId],
+            [run.id],
+            `the flow run ended (${reaction}: ${flowEvent.name}) before it was sent`,
+            now,
+          );
         if (awaited) {
           work.push({
             run,

@@ -118,6 +118,7 @@ function newMessageRow(
     data: r.data ?? {},
     list_id: r.listId ?? null,
     obey_frequency_cap: r.obeyFrequencyCap ?? !r.transactional,
+    skip_when_capped: r.skipWhenCapped ?? false,
     obey_quiet_hours: r.obeyQuietHours ?? !r.transactional,
     to_address: r.to ?? null,
     send_at: r.sendAt && r.sendAt > now ? r.sendAt : now,

@@ -1,5 +1,6 @@
 import type { ListStatus } from "@herald/core/lists/lists";
 import {
+  capFreesAt,
   decide,
   type Decision,
   type SuppressionReason,
@@ -8,7 +9,7 @@ import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import type { Tx } from "../db/database.ts";
 import { listStatusesOf } from "../db/lists.sql.ts";
 import {
-  countMarketingSince,
+  marketingSentSince,
   findSuppressions,
   type ClaimedRow,
   type SendingRow,
@@ -64,14 +65,14 @@ export async function gatherPolicyFacts(
   const capped = (r: SendingRow) =>
     !r.transactional && r.obey_frequency_cap && r.channel !== "webhook";
   const sentInWindow = cap
-    ? await countMarketingSince(
+    ? await marketingSentSince(
         tx,
         workspaceId,
         [...new Set(rows.filter(capped).map((r) => r.profile_id))],
         new Date(now.getTime() - cap.hours * 3_600_000),
         rows.map((r) => r.id),
       )
-    : new Map<string, number>();
+    : new Map<string, Date[]>();
   const lists = new Map<string, Map<string, ListStatus>>();
   for (const row of rows)
     if (row.list_id && !row.transactional && !lists.has(row.profile_id))
@@ -105,6 +106,7 @@ export async function gatherPolicyFacts(
       const suppression = address
         ? suppressions.get(row.channel)?.get(address)
         : undefined;
+      const sent = sentInWindow.get(row.profile_id) ?? [];
       const decision = decide({
         channel: row.channel,
         transactional: row.transactional,
@@ -125,7 +127,9 @@ export async function gatherPolicyFacts(
         frequency: {
           cap,
           obey: row.obey_frequency_cap,
-          sentInWindow: sentInWindow.get(row.profile_id) ?? 0,
+          sentInWindow: sent.length,
+          freesAt: cap ? capFreesAt(sent, cap) : undefined,
+          skipWhenCapped: row.skip_when_capped,
         },
         quietHours: {
           window: settings.quietHours,
@@ -137,10 +141,10 @@ export async function gatherPolicyFacts(
     },
     counted(row) {
       if (capped(row))
-        sentInWindow.set(
-          row.profile_id,
-          (sentInWindow.get(row.profile_id) ?? 0) + 1,
-        );
+        sentInWindow.set(row.profile_id, [
+          ...(sentInWindow.get(row.profile_id) ?? []),
+          now,
+        ]);
     },
   };
 }
