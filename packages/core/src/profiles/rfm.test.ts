@@ -1,6 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { rfmGroup, rfmScores, type RfmThresholds } from "./rfm.ts";
+import {
+  defaultRfmThresholds,
+  rfmGroup,
+  rfmMinBuyers,
+  rfmScores,
+  rfmThresholdsOf,
+  type RfmThresholds,
+} from "./rfm.ts";
 
 const thresholds: RfmThresholds = {
   recencyDays: [14, 45, 90, 180],
@@ -56,5 +63,49 @@ describe("RFM", () => {
       ),
       undefined,
     );
+  });
+
+  it("has cut points from the first order: defaults until the store has enough buyers", () => {
+    assert.deepEqual(
+      rfmThresholdsOf({ recency: null, monetary: null, buyers: 0 }),
+      defaultRfmThresholds,
+    );
+    assert.deepEqual(
+      rfmThresholdsOf({
+        recency: [0, 0, 0, 0],
+        monetary: [40, 40, 40, 40],
+        buyers: 1,
+      }),
+      defaultRfmThresholds,
+    );
+    assert.deepEqual(
+      rfmThresholdsOf({
+        recency: [10.123, 40, 80, 200],
+        monetary: [20, 45.555, 90, 400],
+        buyers: rfmMinBuyers,
+      }),
+      { recencyDays: [10.12, 40, 80, 200], monetary: [20, 45.56, 90, 400] },
+    );
+  });
+
+  it("calls a first order placed today a new buyer, whatever the store's quintiles", () => {
+    const today = new Date(now.getTime() - 60_000);
+    for (const thresholds of [
+      rfmThresholdsOf({ recency: null, monetary: null, buyers: 0 }),
+      // Every buyer of a busy launch day ordered within the hour: all quintiles are 0.
+      rfmThresholdsOf({
+        recency: [0, 0, 0.01, 0.02],
+        monetary: [30, 30, 30, 30],
+        buyers: 500,
+      }),
+    ])
+      assert.equal(
+        rfmScores(
+          { orderCount: 1, revenue: 30, lastOrderAt: today },
+          thresholds,
+          now,
+        )?.group,
+        "new",
+      );
   });
 });

@@ -12,6 +12,50 @@ export interface RfmThresholds {
   monetary: [number, number, number, number];
 }
 
+/**
+ * The cut points until a store has `rfmMinBuyers` buyers, whose quintiles would say little:
+ * recency in days (a month, a quarter, half a year, a year), monetary in the store's
+ * currency.
+ */
+export const defaultRfmThresholds: RfmThresholds = {
+  recencyDays: [30, 90, 180, 365],
+  monetary: [25, 50, 100, 250],
+};
+
+/** The buyers a store needs before its own quintiles replace the defaults. */
+export const rfmMinBuyers = 50;
+
+/**
+ * The cut points of a workspace from its buyers' percentiles (20/40/60/80th), rounded to
+ * cents: the defaults while it has fewer than `rfmMinBuyers` buyers. The first recency cut
+ * is at least a day, so that a buyer whose last order was today is always recent (even
+ * when every buyer ordered today and the quintiles are all 0).
+ */
+export function rfmThresholdsOf(percentiles: {
+  recency: readonly number[] | null;
+  monetary: readonly number[] | null;
+  buyers: number;
+}): RfmThresholds {
+  const four = (values: readonly number[] | null, floor: number) => {
+    if (!values || values.length !== 4) return undefined;
+    const [a = 0, b = 0, c = 0, d = 0] = values.map(
+      (v) => Math.round(v * 100) / 100,
+    );
+    const first = Math.max(a, floor);
+    return [
+      first,
+      Math.max(b, first),
+      Math.max(c, first),
+      Math.max(d, first),
+    ] as [number, number, number, number];
+  };
+  const recencyDays = four(percentiles.recency, 1);
+  const monetary = four(percentiles.monetary, 0);
+  return percentiles.buyers >= rfmMinBuyers && recencyDays && monetary
+    ? { recencyDays, monetary }
+    : defaultRfmThresholds;
+}
+
 export interface RfmScores {
   recency: number;
   frequency: number;

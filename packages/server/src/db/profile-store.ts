@@ -28,7 +28,7 @@ import {
   getProfileRow,
   listMerges,
   mergedIds,
-  rfmPercentiles,
+  rfmThresholds,
   toProfile,
 } from "./profiles.sql.ts";
 
@@ -93,7 +93,7 @@ export function profileStore(
 ): ProfileStore {
   const rfmCache = new Map<
     string,
-    { thresholds: RfmThresholds | undefined; until: number }
+    { thresholds: RfmThresholds; until: number }
   >();
   return {
     async getProfile(workspaceId, id) {
@@ -116,22 +116,7 @@ export function profileStore(
     async rfmThresholds(workspaceId) {
       const cached = rfmCache.get(workspaceId);
       if (cached && cached.until > Date.now()) return cached.thresholds;
-      const p = await rfmPercentiles(db, workspaceId, clock.now());
-      const four = (values: number[] | null) =>
-        values && values.length === 4
-          ? (values.map((v) => Math.round(v * 100) / 100) as [
-              number,
-              number,
-              number,
-              number,
-            ])
-          : undefined;
-      const recencyDays = four(p.recency);
-      const monetary = four(p.monetary);
-      const thresholds =
-        recencyDays && monetary && p.buyers > 0
-          ? { recencyDays, monetary }
-          : undefined;
+      const thresholds = await rfmThresholds(db, workspaceId, clock.now());
       rfmCache.set(workspaceId, { thresholds, until: Date.now() + rfmCacheMs });
       return thresholds;
     },

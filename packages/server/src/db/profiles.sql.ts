@@ -2,6 +2,7 @@ import type { Identifier } from "@herald/core/identity/identifiers";
 import type { Consent } from "@herald/core/profiles/consent";
 import type { JsonObject } from "@herald/core/events/event";
 import type { Profile } from "@herald/core/profiles/profile";
+import { rfmThresholdsOf, type RfmThresholds } from "@herald/core/profiles/rfm";
 import type { Queryable, Tx } from "./database.ts";
 
 /** A row of `profiles`. */
@@ -265,16 +266,17 @@ export async function mergedIds(
   return rows.map((row) => row.id);
 }
 
-/** The 20/40/60/80th percentiles of buyers' days since last order and revenue. */
-export async function rfmPercentiles(
+/**
+ * The RFM cut points of a workspace now: the 20/40/60/80th percentiles of its buyers' days
+ * since their last order and revenue, or the defaults while it has few buyers
+ * (`rfmThresholdsOf`). The one place they are computed: segments freeze them, the profile
+ * view shows scores by them.
+ */
+export async function rfmThresholds(
   q: Queryable,
   workspaceId: string,
   now: Date,
-): Promise<{
-  recency: number[] | null;
-  monetary: number[] | null;
-  buyers: number;
-}> {
+): Promise<RfmThresholds> {
   const [row] = await q.query<{
     recency: number[] | null;
     monetary: number[] | null;
@@ -283,11 +285,11 @@ export async function rfmPercentiles(
     `select percentile_cont(array[0.2, 0.4, 0.6, 0.8]) within group
               (order by extract(epoch from ($2::timestamptz - last_order_at)) / 86400) as recency,
             percentile_cont(array[0.2, 0.4, 0.6, 0.8]) within group (order by revenue) as monetary,
-            count(*) as buyers
+            count(*)::int as buyers
        from profiles where workspace_id = $1 and merged_into is null and order_count > 0`,
     [workspaceId, now],
   );
-  return row ?? { recency: null, monetary: null, buyers: 0 };
+  return rfmThresholdsOf(row ?? { recency: null, monetary: null, buyers: 0 });
 }
 
 /** Deletes the merge records of profiles. */

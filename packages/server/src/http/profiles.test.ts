@@ -7,6 +7,7 @@ import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
   createTestWorkspace,
+  segmentMembers,
   settle,
   startTestHerald,
 } from "../testing/test-server.ts";
@@ -99,5 +100,45 @@ describeOnDatabases("profiles API: privacy", (db) => {
     await settle(herald);
     const [again] = await profilesOf(ws, "userId=gone");
     assert.ok(again && again.id !== profile.id);
+  });
+
+  it("shows a first-time buyer as a new buyer from the first order, in the profile and in RFM segments", async () => {
+    const ws = await createTestWorkspace(db(), clock);
+    // The segment is computed while the store has no buyer at all.
+    const created = await api(herald, ws.secretKey, "POST", "/api/segments", {
+      name: "New buyers",
+      definition: { type: "rfm", groups: ["new"] },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    await settle(herald);
+
+    await ingest(ws, [
+      {
+        type: "track",
+        userId: "first",
+        event: "Order Completed",
+        properties: { order_id: "1001", revenue: 42 },
+        timestamp: new Date(clock.now().getTime() - 60_000).toISOString(),
+      },
+    ]);
+    await settle(herald);
+    const [buyer] = await profilesOf(ws, "userId=first");
+    assert.ok(buyer);
+    const view = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/profiles/${buyer.id}`,
+    );
+    assert.equal(view.body.computed.rfm?.group, "new");
+    const members = await segmentMembers(
+      herald,
+      ws.secretKey,
+      created.body.id as string,
+    );
+    assert.deepEqual(
+      members.map((m) => m.profileId),
+      [buyer.id],
+    );
   });
 });

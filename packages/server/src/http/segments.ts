@@ -25,7 +25,7 @@ import {
   segmentsOfProfile,
   updateSegment,
 } from "../db/segments.sql.ts";
-import { rfmThresholds } from "../workers/segment-computer.ts";
+import { rfmThresholds } from "../db/profiles.sql.ts";
 import type { App, HttpDeps } from "./app.ts";
 
 const Definition = Type.Unknown({

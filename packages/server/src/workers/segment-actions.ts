@@ -18,12 +18,12 @@ import {
   getProfileRow,
   lockProfiles,
   profilesWithAddress,
+  rfmThresholds,
   toProfile,
 } from "../db/profiles.sql.ts";
 import { awardPoints, ensureScore } from "../db/scores.sql.ts";
 import { atomFacts, membershipFacts } from "../db/segments.sql.ts";
 import { deleteTags, insertTags } from "../db/tags.sql.ts";
-import { rfmThresholds } from "./segment-computer.ts";
 import { recordThresholds } from "./segment-handler.ts";
 import {
   evaluateProfiles,

@@ -1,13 +1,7 @@
 import type { Clock } from "@herald/core/clock";
 import { usesRfm } from "@herald/core/segments/segments";
-import type { RfmThresholds } from "@herald/core/profiles/rfm";
-import {
-  isConflict,
-  type Database,
-  type Queryable,
-  type Tx,
-} from "../db/database.ts";
-import { rfmPercentiles } from "../db/profiles.sql.ts";
+import { isConflict, type Database, type Tx } from "../db/database.ts";
+import { rfmThresholds } from "../db/profiles.sql.ts";
 import {
   analyzeMemberships,
   advanceComputation,
@@ -252,27 +246,4 @@ export class SegmentComputer implements Worker {
     );
     return cursor === null;
   }
-}
-
-/** The RFM cut points of a workspace now, rounded like the profile view's. */
-export async function rfmThresholds(
-  q: Queryable,
-  workspaceId: string,
-  now: Date,
-): Promise<RfmThresholds | undefined> {
-  const p = await rfmPercentiles(q, workspaceId, now);
-  const four = (values: number[] | null) =>
-    values && values.length === 4
-      ? (values.map((v) => Math.round(v * 100) / 100) as [
-          number,
-          number,
-          number,
-          number,
-        ])
-      : undefined;
-  const recencyDays = four(p.recency);
-  const monetary = four(p.monetary);
-  return recencyDays && monetary && p.buyers > 0
-    ? { recencyDays, monetary }
-    : undefined;
 }
