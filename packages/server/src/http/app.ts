@@ -27,7 +27,7 @@ import { registerEventRoutes } from "./events.ts";
 import { registerIngestRoutes } from "./ingest.ts";
 import { registerProfileRoutes } from "./profiles.ts";
 import { requireSecretKey, type KeyResolver } from "./auth.ts";
-import { handleError, errorBody } from "./errors.ts";
+import { handleError, errorBody, maxParamLength } from "./errors.ts";
 import { registerHealthRoutes } from "./health.ts";
 import { registerWorkspaceRoutes } from "./workspaces.ts";
 import { registerListRoutes } from "./lists.ts";
@@ -79,6 +79,11 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
     loggerInstance,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength },
+    // The router's own errors (bad percent-encoding, an over-long parameter) get the
+    // same error body as everything else.
+    frameworkErrors: (error, request, reply) =>
+      void handleError(error, request, reply),
     ajv: {
       customOptions: {
         removeAdditional: false,
