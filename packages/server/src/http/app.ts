@@ -29,6 +29,7 @@ import { registerProfileRoutes } from "./profiles.ts";
 import { requireSecretKey, type KeyResolver } from "./auth.ts";
 import { handleError, errorBody, maxParamLength } from "./errors.ts";
 import { registerHealthRoutes } from "./health.ts";
+import { registerInputLimits } from "./input-limits.ts";
 import { registerWorkspaceRoutes } from "./workspaces.ts";
 import { registerListRoutes } from "./lists.ts";
 import { registerScoreRoutes } from "./scores.ts";
@@ -145,6 +146,7 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
   await app.register(
     async (api: App) => {
       api.addHook("onRequest", requireSecretKey(deps.keys));
+      registerInputLimits(api);
       // Flows kept in git are YAML.
       api.addContentTypeParser(
         ["application/yaml", "application/x-yaml", "text/yaml"],
