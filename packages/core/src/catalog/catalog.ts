@@ -1,4 +1,5 @@
 import Type from "typebox";
+import { maxMoney } from "../events/ecommerce.ts";
 
 /**
  * The store's catalog: products and their variants with price, compare-at price, stock,
@@ -7,11 +8,20 @@ import Type from "typebox";
  * a stock level is recorded, so a price drop or a restock can be found and acted on.
  */
 
-const Money = Type.Union([Type.Number({ minimum: 0 }), Type.Null()]);
+const Money = Type.Union([
+  Type.Number({ minimum: 0, maximum: maxMoney }),
+  Type.Null(),
+]);
 const Id = Type.Union([
   Type.String({ minLength: 1, maxLength: 255 }),
-  Type.Integer(),
+  Type.Integer({
+    minimum: -Number.MAX_SAFE_INTEGER,
+    maximum: Number.MAX_SAFE_INTEGER,
+  }),
 ]);
+
+/** Units in stock: an integer column. */
+const Stock = Type.Integer({ minimum: -2_147_483_648, maximum: 2_147_483_647 });
 
 /** A variant as the API and webhooks send it. */
 export const VariantInput = Type.Object(
@@ -25,7 +35,7 @@ export const VariantInput = Type.Object(
     ),
     price: Type.Optional(Money),
     compare_at_price: Type.Optional(Money),
-    stock: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    stock: Type.Optional(Type.Union([Stock, Type.Null()])),
     inventory_item_id: Type.Optional(Type.Union([Id, Type.Null()])),
   },
   { additionalProperties: false },
@@ -54,9 +64,12 @@ export const ProductInput = Type.Object(
     currency: Type.Optional(
       Type.Union([Type.String({ pattern: "^[A-Za-z]{3}$" }), Type.Null()]),
     ),
-    stock: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    stock: Type.Optional(Type.Union([Stock, Type.Null()])),
     days_of_use_per_unit: Type.Optional(
-      Type.Union([Type.Number({ exclusiveMinimum: 0 }), Type.Null()]),
+      Type.Union([
+        Type.Number({ exclusiveMinimum: 0, maximum: 36_500 }),
+        Type.Null(),
+      ]),
     ),
     status: Type.Optional(
       Type.Union([

@@ -1,5 +1,6 @@
 import Type from "typebox";
 import { DomainError } from "../domain-error.ts";
+import { maxMoney } from "../events/ecommerce.ts";
 
 /**
  * Unique coupons. A pool is either generated (Herald makes each code when it is issued:
@@ -21,7 +22,7 @@ export const CouponValue = Type.Object(
       Type.Literal("fixed_amount"),
       Type.Literal("free_shipping"),
     ]),
-    amount: Type.Optional(Type.Number({ minimum: 0 })),
+    amount: Type.Optional(Type.Number({ minimum: 0, maximum: maxMoney })),
     currency: Type.Optional(Type.String({ pattern: "^[A-Z]{3}$" })),
   },
   { additionalProperties: false },
@@ -31,7 +32,9 @@ export type CouponValue = Type.Static<typeof CouponValue>;
 /** The conditions of use, as recorded for people and templates (the store enforces them). */
 export const CouponConditions = Type.Object(
   {
-    minimum_subtotal: Type.Optional(Type.Number({ minimum: 0 })),
+    minimum_subtotal: Type.Optional(
+      Type.Number({ minimum: 0, maximum: maxMoney }),
+    ),
     once_per_customer: Type.Optional(Type.Boolean()),
     products: Type.Optional(Type.Array(Type.String(), { maxItems: 1000 })),
     categories: Type.Optional(Type.Array(Type.String(), { maxItems: 100 })),

@@ -165,6 +165,78 @@ export function asNumber(value: unknown): number | undefined {
   return undefined;
 }
 
+/** Properties that hold money, kept in numeric(16, 2) columns (orders, catalog). */
+const moneyProperties = [
+  "revenue",
+  "total",
+  "subtotal",
+  "tax",
+  "shipping",
+  "discount",
+  "price",
+  "value",
+] as const;
+
+/** The largest amount of money storage keeps (numeric(16, 2)). */
+export const maxMoney = 99_999_999_999_999;
+/** The largest quantity storage keeps (integer). */
+export const maxQuantity = 2_147_483_647;
+
+/** What is wrong with an event's e-commerce numbers: one that cannot be stored, and ones that are not numbers. */
+export interface NumberProblems {
+  /** A number past what storage keeps: the event is refused. */
+  refused?: { path: string; message: string };
+  /** Values that are not numbers: the event is kept, these are not counted. */
+  warnings: { path: string; message: string }[];
+}
+
+/**
+ * Checks the e-commerce numbers of an event's properties (`revenue`, `total`, `price`,
+ * `quantity`, `value`, …, and those of each of its `products`), with their paths.
+ */
+export function checkEcommerceNumbers(properties: JsonObject): NumberProblems {
+  const warnings: NumberProblems["warnings"] = [];
+  const check = (
+    object: JsonObject,
+    key: string,
+    path: string,
+    max: number,
+  ): NumberProblems["refused"] => {
+    const value = object[key];
+    if (value === undefined || value === null || value === "") return;
+    const n = asNumber(value);
+    if (n === undefined) {
+      warnings.push({
+        path,
+        message: `${key} is not a number (${JSON.stringify(value).slice(0, 40)}); the event is kept, but this value is not counted — send a number`,
+      });
+      return;
+    }
+    if (Math.abs(n) > max)
+      return {
+        path,
+        message: `${key} is out of range: at most ${max} can be stored`,
+      };
+  };
+  const checkAll = (object: JsonObject, path: string) => {
+    for (const key of moneyProperties) {
+      const refused = check(object, key, `${path}/${key}`, maxMoney);
+      if (refused) return refused;
+    }
+    return check(object, "quantity", `${path}/quantity`, maxQuantity);
+  };
+  let refused = checkAll(properties, "/properties");
+  const products: unknown = properties.products;
+  if (Array.isArray(products)) {
+    for (const [i, item] of products.entries()) {
+      if (refused) break;
+      if (isJsonObject(item))
+        refused = checkAll(item, `/properties/products/${i}`);
+    }
+  }
+  return refused ? { refused, warnings } : { warnings };
+}
+
 /** The product lines of an event: its `products` array, or the event itself for single-product events. */
 export function productLines(properties: JsonObject): ProductLine[] {
   const items = Array.isArray(properties.products)

@@ -1,4 +1,7 @@
+import { normalizeEmail } from "../identity/identifiers.ts";
+import { findUnstorable, isStorableTime, storableTimes } from "../storable.ts";
 import {
+  checkEcommerceNumbers,
   normalizeEcommerceProperties,
   normalizeEventName,
 } from "./ecommerce.ts";
@@ -42,9 +45,15 @@ export interface CallContext {
   newMessageId: () => string;
 }
 
-/** The outcome for one call: the event, or why it was refused and where. */
+/** A problem with a call that does not keep it from being stored. */
+export interface CallWarning {
+  path: string;
+  reason: string;
+}
+
+/** The outcome for one call: the event (and what is odd about it), or why it was refused and where. */
 export type CallResult =
-  | { ok: true; event: IncomingEvent }
+  | { ok: true; event: IncomingEvent; warnings?: CallWarning[] }
   | { ok: false; reason: string; path: string };
 
 const refuse = (path: string, reason: string): CallResult => ({
@@ -186,6 +195,11 @@ export function normalizeCall(raw: unknown, ctx: CallContext): CallResult {
     case "group": {
       const groupId = idValue(raw.groupId ?? raw.group_id);
       if (!groupId) return refuse("/groupId", "a group call needs a groupId");
+      if (groupId.length > trackingLimits.idLength)
+        return refuse(
+          "/groupId",
+          `groupId is longer than ${trackingLimits.idLength} characters`,
+        );
       traits = isJsonObject(raw.traits) ? raw.traits : {};
       properties = { ...properties, group_id: groupId };
       break;
@@ -194,6 +208,11 @@ export function normalizeCall(raw: unknown, ctx: CallContext): CallResult {
       const previousId = idValue(raw.previousId ?? raw.previous_id);
       if (!previousId)
         return refuse("/previousId", "an alias call needs a previousId");
+      if (previousId.length > trackingLimits.idLength)
+        return refuse(
+          "/previousId",
+          `previousId is longer than ${trackingLimits.idLength} characters`,
+        );
       if (!userId) return refuse("/userId", "an alias call needs a userId");
       properties = { ...properties, previous_id: previousId };
       break;
@@ -229,8 +248,50 @@ export function normalizeCall(raw: unknown, ctx: CallContext): CallResult {
       `messageId is longer than ${trackingLimits.messageIdLength} characters`,
     );
 
+  const timestamp = correctTimestamp(ctx.receivedAt, original, sentAt);
+  if (!isStorableTime(timestamp))
+    return refuse(
+      original && !isStorableTime(original)
+        ? raw.originalTimestamp !== undefined
+          ? "/originalTimestamp"
+          : "/timestamp"
+        : "/sentAt",
+      `the time is out of range: send a time from ${storableTimes.earliest.toISOString()} to ${storableTimes.latest.toISOString()}`,
+    );
+
+  // Text PostgreSQL cannot hold is replaced when the event is encoded; everything else
+  // it cannot hold refuses the event here, before it is acknowledged.
+  const unstorable = findUnstorable(
+    { properties, traits, context, integrations },
+    { refuseText: false },
+  );
+  if (unstorable) return refuse(unstorable.path, unstorable.message);
+
+  const warnings: CallWarning[] = [];
+  if (type === "track") {
+    const numbers = checkEcommerceNumbers(properties);
+    if (numbers.refused)
+      return refuse(numbers.refused.path, numbers.refused.message);
+    for (const w of numbers.warnings)
+      warnings.push({ path: w.path, reason: w.message });
+  }
+  const traitsAt = traits ? "/traits" : "/context/traits";
+  const email = (traits ?? (isJsonObject(context.traits) ? context.traits : {}))
+    .email;
+  if (
+    email !== undefined &&
+    email !== null &&
+    email !== "" &&
+    normalizeEmail(email) === undefined
+  )
+    warnings.push({
+      path: `${traitsAt}/email`,
+      reason: `${JSON.stringify(email).slice(0, 80)} is not an email address: it is kept as a trait, but not used to find the shopper or to send email — send a valid address`,
+    });
+
   return {
     ok: true,
+    ...(warnings.length > 0 ? { warnings } : {}),
     event: {
       messageId,
       type,
@@ -241,7 +302,7 @@ export function normalizeCall(raw: unknown, ctx: CallContext): CallResult {
       traits,
       context,
       ...(integrations ? { integrations } : {}),
-      timestamp: correctTimestamp(ctx.receivedAt, original, sentAt),
+      timestamp,
       receivedAt: ctx.receivedAt,
       source: ctx.source,
       silent: ctx.silent ?? false,

@@ -11,9 +11,9 @@ const NodeId = Type.String({ pattern: "^[A-Za-z0-9_-]{1,64}$" });
 /** A length of time; the parts add up. */
 export const Duration = Type.Object(
   {
-    days: Type.Optional(Type.Number({ minimum: 0 })),
-    hours: Type.Optional(Type.Number({ minimum: 0 })),
-    minutes: Type.Optional(Type.Number({ minimum: 0 })),
+    days: Type.Optional(Type.Number({ minimum: 0, maximum: 36_500 })),
+    hours: Type.Optional(Type.Number({ minimum: 0, maximum: 876_000 })),
+    minutes: Type.Optional(Type.Number({ minimum: 0, maximum: 52_560_000 })),
   },
   { additionalProperties: false },
 );
@@ -198,7 +198,9 @@ export const Trigger = Type.Union([
       }),
       withinDays: Type.Integer({ minimum: 1, maximum: 365 }),
       /** For low_stock: the level below which it counts. */
-      below: Type.Optional(Type.Integer({ minimum: 1 })),
+      below: Type.Optional(
+        Type.Integer({ minimum: 1, maximum: 2_147_483_647 }),
+      ),
       /** For price_drop: the smallest drop that counts, in percent. */
       minDropPercent: Type.Optional(Type.Number({ minimum: 0, maximum: 100 })),
     },
@@ -347,7 +349,7 @@ export const FlowNode = Type.Union([
     {
       type: Type.Literal("score"),
       name: Type.String({ minLength: 1 }),
-      points: Type.Number(),
+      points: Type.Number({ minimum: -1e9, maximum: 1e9 }),
       ...next,
     },
     { additionalProperties: false },
@@ -408,7 +410,10 @@ export const Reentry = Type.Union([
     { additionalProperties: false },
   ),
   Type.Object(
-    { policy: Type.Literal("once_per"), days: Type.Integer({ minimum: 1 }) },
+    {
+      policy: Type.Literal("once_per"),
+      days: Type.Integer({ minimum: 1, maximum: 36_500 }),
+    },
     { additionalProperties: false },
   ),
   /** One run at a time per correlation value (cart, checkout, order). */

@@ -70,18 +70,23 @@ export type MessageSource = Type.Static<typeof MessageSource>;
 export const InlineContent = Type.Object(
   {
     subject: Type.Optional(Type.String({ maxLength: 998 })),
-    preheader: Type.Optional(Type.String()),
-    html: Type.Optional(Type.String()),
-    text: Type.Optional(Type.String()),
-    fromName: Type.Optional(Type.String()),
-    fromEmail: Type.Optional(Type.String()),
-    replyTo: Type.Optional(Type.String()),
-    title: Type.Optional(Type.String()),
+    preheader: Type.Optional(Type.String({ maxLength: 1000 })),
+    html: Type.Optional(Type.String({ maxLength: 256 * 1024 })),
+    text: Type.Optional(Type.String({ maxLength: 256 * 1024 })),
+    fromName: Type.Optional(Type.String({ maxLength: 500 })),
+    fromEmail: Type.Optional(Type.String({ maxLength: 500 })),
+    replyTo: Type.Optional(Type.String({ maxLength: 500 })),
+    title: Type.Optional(Type.String({ maxLength: 500 })),
     body: Type.Optional(Type.Unknown()),
-    icon: Type.Optional(Type.String()),
-    url: Type.Optional(Type.String()),
+    icon: Type.Optional(Type.String({ maxLength: 2048 })),
+    url: Type.Optional(Type.String({ maxLength: 2048 })),
     buttons: Type.Optional(
-      Type.Array(Type.Object({ text: Type.String(), url: Type.String() })),
+      Type.Array(
+        Type.Object({
+          text: Type.String({ maxLength: 500 }),
+          url: Type.String({ maxLength: 2048 }),
+        }),
+      ),
     ),
   },
   { additionalProperties: false },

@@ -8,9 +8,11 @@ import Type from "typebox";
 
 const RateLimit = Type.Object(
   {
-    perSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
-    perHour: Type.Optional(Type.Integer({ minimum: 1 })),
-    perDay: Type.Optional(Type.Integer({ minimum: 1 })),
+    perSecond: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, maximum: 1_000_000 }),
+    ),
+    perHour: Type.Optional(Type.Integer({ minimum: 1, maximum: 1e9 })),
+    perDay: Type.Optional(Type.Integer({ minimum: 1, maximum: 1e9 })),
     concurrency: Type.Optional(Type.Integer({ minimum: 1, maximum: 100 })),
   },
   {
@@ -54,8 +56,8 @@ export const messagingSettingsProperties = {
   frequencyCap: Type.Optional(
     Type.Object(
       {
-        messages: Type.Integer({ minimum: 1 }),
-        hours: Type.Number({ exclusiveMinimum: 0 }),
+        messages: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
+        hours: Type.Number({ exclusiveMinimum: 0, maximum: 87_600 }),
       },
       {
         additionalProperties: false,
@@ -164,7 +166,9 @@ export const messagingSettingsProperties = {
         subject: Type.Optional(
           Type.String({ description: "VAPID subject: mailto: or https: URL" }),
         ),
-        ttlSeconds: Type.Optional(Type.Integer({ minimum: 0 })),
+        ttlSeconds: Type.Optional(
+          Type.Integer({ minimum: 0, maximum: 2_419_200 }),
+        ),
         limits: Type.Optional(RateLimit),
       },
       { additionalProperties: false },
@@ -193,6 +197,7 @@ export const messagingSettingsProperties = {
         pauseAfterErrors: Type.Optional(
           Type.Integer({
             minimum: 1,
+            maximum: 1_000_000,
             description:
               "Pause a provider after this many consecutive errors (default 20)",
           }),
@@ -200,6 +205,7 @@ export const messagingSettingsProperties = {
         pauseMinutes: Type.Optional(
           Type.Number({
             exclusiveMinimum: 0,
+            maximum: 525_600,
             description: "Try again after this long paused (default 5)",
           }),
         ),

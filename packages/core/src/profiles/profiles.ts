@@ -1,4 +1,5 @@
 import { DomainError } from "../domain-error.ts";
+import { isStorableTime } from "../storable.ts";
 import type { StoredEvent } from "../events/event.ts";
 import {
   identifierTypes,
@@ -201,7 +202,7 @@ export function parseEventCursor(
   if (!cursor) return undefined;
   const at = cursor.indexOf("|");
   const timestamp = new Date(cursor.slice(0, at));
-  if (at < 0 || Number.isNaN(timestamp.getTime()))
+  if (at < 0 || Number.isNaN(timestamp.getTime()) || !isStorableTime(timestamp))
     throw new DomainError(
       "invalid",
       "before is not a cursor this API gave out",

@@ -37,7 +37,7 @@ const lit = <const T extends string>(...values: readonly T[]) =>
 const Days = Type.Integer({ minimum: 0, maximum: 36_500 });
 const Scalar = Type.Union([
   Type.String({ maxLength: 1000 }),
-  Type.Number(),
+  Type.Number({ minimum: -1e15, maximum: 1e15 }),
   Type.Boolean(),
 ]);
 const DateText = Type.String({ pattern: datePattern.source });
@@ -54,7 +54,10 @@ export const ValueTest = Type.Union([
     values: Type.Array(Scalar, { minItems: 1, maxItems: 1000 }),
   }),
   Type.Object({ op: lit(...presenceOps) }),
-  Type.Object({ op: lit(...numberOps), value: Type.Number() }),
+  Type.Object({
+    op: lit(...numberOps),
+    value: Type.Number({ minimum: -1e15, maximum: 1e15 }),
+  }),
   Type.Object({ op: lit(...dateOps), value: DateText }),
   Type.Object({ op: lit(...relativeOps), days: Days }),
 ]);
@@ -222,7 +225,7 @@ export const SegmentCondition = Type.Cyclic(
         type: Type.Literal("score"),
         score: Type.String({ minLength: 1, maxLength: 64 }),
         op: lit(...numberOps),
-        value: Type.Number(),
+        value: Type.Number({ minimum: -1e15, maximum: 1e15 }),
       }),
     ]),
   },

@@ -45,6 +45,50 @@ export const emptyMapping = (): WebhookMapping => ({
   orderId: null,
 });
 
+/** The longest id (a delivery's, an order's, a refund's) a webhook may carry: ids are indexed. */
+export const maxWebhookIdLength = 255;
+
+/**
+ * The first id of a delivery longer than `maxWebhookIdLength`, with where it is: its
+ * delivery id, an event's key, shopper ids, or an `…_id` property.
+ */
+export function findOverlongId(
+  mapping: WebhookMapping,
+  deliveryId: string,
+): { path: string; message: string } | undefined {
+  const tooLong = (path: string, value: unknown) =>
+    typeof value === "string" && value.length > maxWebhookIdLength
+      ? {
+          path,
+          message: `is longer than ${maxWebhookIdLength} characters (${value.length}); no id is that long`,
+        }
+      : undefined;
+  const found =
+    tooLong("/headers/delivery-id", deliveryId) ??
+    tooLong("/orderId", mapping.orderId);
+  if (found) return found;
+  for (const [i, event] of mapping.events.entries()) {
+    const at = `/events/${i}`;
+    const problem =
+      Object.entries(event.properties)
+        .filter(([key]) => key.endsWith("_id"))
+        .map(([key, value]) => tooLong(`${at}/properties/${key}`, value))
+        .find(Boolean) ??
+      tooLong(`${at}/userId`, event.userId) ??
+      tooLong(`${at}/anonymousId`, event.anonymousId) ??
+      tooLong(`${at}/key`, event.dedupeKey);
+    if (problem) return problem;
+  }
+  for (const [i, level] of mapping.stock.entries()) {
+    const problem = tooLong(
+      `/stock/${i}/inventoryItemId`,
+      level.inventoryItemId,
+    );
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
 /** A string or a number as text; anything else as null. */
 export function str(value: unknown): string | null {
   if (typeof value === "string")

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import { EventEmitter } from "node:events";
 import pg from "pg";
 import type { Logger } from "../logger.ts";
+import { storableParams } from "./storable-params.ts";
 
 /**
  * One data-access layer for both backends: hand-written, parameterised SQL through
@@ -126,7 +127,7 @@ export class PoolDatabase implements Database {
     params: readonly unknown[] = [],
   ): Promise<R[]> {
     this.#guardSingleConnection();
-    const result = await this.#pool.query<R>(text, params as unknown[]);
+    const result = await this.#pool.query<R>(text, storableParams(params));
     return result.rows;
   }
 
@@ -135,7 +136,7 @@ export class PoolDatabase implements Database {
     params: readonly unknown[] = [],
   ): Promise<number> {
     this.#guardSingleConnection();
-    const result = await this.#pool.query(text, params as unknown[]);
+    const result = await this.#pool.query(text, storableParams(params));
     return result.rowCount ?? 0;
   }
 
@@ -148,9 +149,9 @@ export class PoolDatabase implements Database {
       query: async <R extends object>(
         text: string,
         params: readonly unknown[] = [],
-      ) => (await client.query<R>(text, params as unknown[])).rows,
+      ) => (await client.query<R>(text, storableParams(params))).rows,
       execute: async (text, params = []) =>
-        (await client.query(text, params as unknown[])).rowCount ?? 0,
+        (await client.query(text, storableParams(params))).rowCount ?? 0,
       notify: (channel, payload = "") =>
         void pending.push([checkChannel(channel), payload]),
     };

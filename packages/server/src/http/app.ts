@@ -27,9 +27,10 @@ import { registerEventRoutes } from "./events.ts";
 import { registerIngestRoutes } from "./ingest.ts";
 import { registerProfileRoutes } from "./profiles.ts";
 import { requireSecretKey, type KeyResolver } from "./auth.ts";
-import { handleError, errorBody } from "./errors.ts";
+import { handleError, errorBody, maxParamLength } from "./errors.ts";
 import { registerHealthRoutes } from "./health.ts";
 import { recordRoutes, registerDocsPage, registerOpenApi } from "./openapi.ts";
+import { registerInputLimits } from "./input-limits.ts";
 import { registerWorkspaceRoutes } from "./workspaces.ts";
 import { registerListRoutes } from "./lists.ts";
 import { registerScoreRoutes } from "./scores.ts";
@@ -80,6 +81,11 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
     loggerInstance,
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength },
+    // The router's own errors (bad percent-encoding, an over-long parameter) get the
+    // same error body as everything else.
+    frameworkErrors: (error, request, reply) =>
+      void handleError(error, request, reply),
     ajv: {
       customOptions: {
         removeAdditional: false,
@@ -130,6 +136,7 @@ export async function buildApp(deps: HttpDeps): Promise<App> {
   await app.register(
     async (api: App) => {
       api.addHook("onRequest", requireSecretKey(deps.keys));
+      registerInputLimits(api);
       // An action with nothing to say (install, publish) may come with no body at all, even
       // when the client sets Content-Type: application/json: that is an empty object.
       api.addHook("preValidation", async (request) => {

@@ -233,7 +233,11 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
               Type.Literal("redeemed"),
             ]),
           ),
-          after: Type.Integer({ minimum: 0, default: 0 }),
+          after: Type.Integer({
+            minimum: 0,
+            maximum: Number.MAX_SAFE_INTEGER,
+            default: 0,
+          }),
           limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
         }),
         response: {

@@ -5,6 +5,7 @@ import {
   type DomainErrorCode,
   type ErrorDetail,
 } from "@herald/core/domain-error";
+import { describeSchemaErrors } from "@herald/core/validation";
 
 /** The one table from domain error codes to HTTP statuses. */
 export const statusOf: Record<DomainErrorCode, number> = {
@@ -38,10 +39,15 @@ export function errorBody(
   };
 }
 
+/** The longest path parameter the router takes (Fastify's `maxParamLength`). */
+export const maxParamLength = 200;
+
 /**
  * Maps anything thrown by a route to a JSON error: domain errors by their code, schema
- * validation failures to 400 with the path of each problem, body limits to 413, and the
- * rest to a 500 that is logged with its stack and shown without internals.
+ * validation failures to 400 with the path of each problem, body limits to 413, the
+ * framework's own client errors (an unknown Content-Type, a malformed URL) to their 4xx
+ * with the same body, and the rest to a 500 that is logged with its stack and shown
+ * without internals.
  */
 export function handleError(
   error: FastifyError,
@@ -54,10 +60,10 @@ export function handleError(
       .send(errorBody(error.code, error.message, error.details));
   }
   if (error.validation) {
-    const details = error.validation.map((v) => ({
-      path: `/${error.validationContext ?? ""}${v.instancePath}`,
-      message: v.message ?? "is invalid",
-    }));
+    const details = describeSchemaErrors(
+      error.validation,
+      `/${error.validationContext ?? ""}`,
+    );
     const first = details[0];
     return reply
       .status(400)
@@ -69,13 +75,11 @@ export function handleError(
         ),
       );
   }
-  if (error.statusCode === 413) {
-    return reply.status(413).send(errorBody("too_large", error.message));
-  }
-  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500) {
+  const client = clientError(error, request.headers["content-type"]);
+  if (client) {
     return reply
-      .status(error.statusCode)
-      .send(errorBody("bad_request", error.message));
+      .status(client.status)
+      .send(errorBody(client.code, client.message));
   }
   request.log.error({ err: error, url: request.url }, "request failed");
   return reply
@@ -83,4 +87,40 @@ export function handleError(
     .send(
       errorBody("internal", "internal error; the server log has the details"),
     );
+}
+
+/** The status, code and message of an error the client caused, else undefined. */
+export function clientError(
+  error: FastifyError,
+  contentType: string | undefined,
+): { status: number; code: string; message: string } | undefined {
+  switch (error.code) {
+    case "FST_ERR_BAD_URL":
+      return {
+        status: 400,
+        code: "invalid",
+        message: `the URL is not valid: a path holds a % not followed by two hex digits of UTF-8; percent-encode it (${error.message})`,
+      };
+    case "FST_ERR_MAX_PARAM_LENGTH":
+      return {
+        status: 400,
+        code: "invalid",
+        message: `a path parameter is longer than ${maxParamLength} characters; no id is that long`,
+      };
+  }
+  if (error.statusCode === 413)
+    return { status: 413, code: "too_large", message: error.message };
+  if (error.statusCode === 415)
+    return {
+      status: 415,
+      code: "unsupported_media_type",
+      message: `this Content-Type (${JSON.stringify(contentType ?? "")}) is not one this endpoint reads: send Content-Type: application/json`,
+    };
+  if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
+    return {
+      status: error.statusCode,
+      code: "bad_request",
+      message: error.message,
+    };
+  return undefined;
 }

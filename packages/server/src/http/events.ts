@@ -57,6 +57,8 @@ export function registerEventRoutes(api: App, deps: HttpDeps): void {
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
           before: Type.Optional(
             Type.Integer({
+              minimum: 1,
+              maximum: Number.MAX_SAFE_INTEGER,
               description: "the `next` cursor of the previous page",
             }),
           ),

@@ -15,6 +15,7 @@ import {
   updateFlow,
 } from "../flows/flow-service.ts";
 import { installFlow, listLibrary } from "../flows/library-install.ts";
+import { maxVersion } from "./input-limits.ts";
 import type { App, HttpDeps } from "./app.ts";
 
 const FlowView = Type.Object({
@@ -282,8 +283,8 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
         params: Params,
         body: Type.Object(
           {
-            fromVersion: Type.Integer({ minimum: 1 }),
-            toVersion: Type.Integer({ minimum: 1 }),
+            fromVersion: Type.Integer({ minimum: 1, maximum: maxVersion }),
+            toVersion: Type.Integer({ minimum: 1, maximum: maxVersion }),
             nodeMap: Type.Optional(Type.Record(Type.String(), Type.String())),
           },
           { additionalProperties: false },
@@ -307,7 +308,9 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
           "Per node: entered, waiting, each branch; runs: active, completed, exited, converted, revenue",
         params: Params,
         querystring: Type.Object({
-          version: Type.Optional(Type.Integer({ minimum: 1 })),
+          version: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: maxVersion }),
+          ),
         }),
       },
     },

@@ -303,6 +303,140 @@ describeOnDatabases("tracking API", (db) => {
     assert.equal(secret.status, 401, "a secret key is not a write key");
   });
 
+  it("refuses an event PostgreSQL cannot store on its own, so a 200 means all accepted events are stored", async () => {
+    const ws = await createTestWorkspace(db());
+    const batch = Array.from({ length: 100 }, (_, i) => ({
+      type: "track",
+      event: "Product Viewed",
+      anonymousId: `range-anon-${i % 5}`,
+      messageId: `range-${i}`,
+      ...(i === 99 ? { timestamp: "-271821-04-20T00:00:00.000Z" } : {}),
+    }));
+    const response = await post(
+      "/v1/batch",
+      { batch },
+      { authorization: basic(ws.writeKey) },
+    );
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.equal(response.body.accepted, 99);
+    assert.equal(response.body.rejected.length, 1);
+    assert.equal(response.body.rejected[0].index, 99);
+    assert.equal(response.body.rejected[0].path, "/batch/99/timestamp");
+    assert.match(response.body.rejected[0].reason, /out of range.*0001-01-01/);
+    await settle(herald);
+    const stored = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      "/api/events?limit=500",
+    );
+    assert.equal(
+      stored.body.items.length,
+      99,
+      "every accepted event is stored",
+    );
+  });
+
+  it("answers 4xx, not a 503 to retry, for requests that can never succeed", async () => {
+    const ws = await createTestWorkspace(db());
+    const auth = { authorization: basic(ws.writeKey) };
+    const event = JSON.stringify({ event: "X", anonymousId: "ctype-anon" });
+    for (const contentType of ["", "foo"]) {
+      const odd = await post("/v1/track", event, {
+        ...auth,
+        "content-type": contentType,
+      });
+      assert.equal(
+        odd.status,
+        415,
+        `Content-Type ${JSON.stringify(contentType)}`,
+      );
+      assert.equal(odd.body.error.code, "unsupported_media_type");
+      assert.match(odd.body.error.message, /application\/json/);
+    }
+    // sendBeacon's text/plain is JSON too.
+    const beacon = await post("/v1/track", event, {
+      ...auth,
+      "content-type": "text/plain;charset=UTF-8",
+    });
+    assert.equal(beacon.status, 200);
+    // Nested deeper than any encoder can take: refused alone, its neighbour stored.
+    const deep = '{"a":'.repeat(20_000) + "1" + "}".repeat(20_000);
+    const nested = await post(
+      "/v1/batch",
+      `{"batch": [{"type": "track", "event": "Deep", "anonymousId": "deep-anon", "properties": {"d": ${deep}}},
+                  {"type": "track", "event": "Flat", "anonymousId": "deep-anon"}]}`,
+      auth,
+    );
+    assert.equal(nested.status, 200, JSON.stringify(nested.body).slice(0, 300));
+    assert.equal(nested.body.accepted, 1);
+    assert.equal(nested.body.rejected[0].index, 0);
+    assert.match(
+      nested.body.rejected[0].path,
+      /^\/batch\/0\/properties\/d\/a\//,
+    );
+    assert.match(nested.body.rejected[0].reason, /nested more than 32 levels/);
+  });
+
+  it("stores events with a non-numeric revenue or an invalid email, and reports each as a warning with its path", async () => {
+    const ws = await createTestWorkspace(db());
+    const response = await post(
+      "/v1/batch",
+      {
+        batch: [
+          {
+            type: "track",
+            event: "Order Completed",
+            userId: "warn-user",
+            messageId: "warn-order",
+            properties: {
+              order_id: "w-1",
+              revenue: "lots",
+              products: [{ product_id: "p1", price: "n/a", quantity: 1 }],
+            },
+          },
+          {
+            type: "identify",
+            userId: "warn-user",
+            messageId: "warn-identify",
+            traits: { email: "not-an-email", first_name: "Wen" },
+          },
+        ],
+      },
+      { authorization: basic(ws.writeKey) },
+    );
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    assert.equal(response.body.accepted, 2);
+    assert.deepEqual(
+      response.body.warnings.map((w: { path: string }) => w.path),
+      [
+        "/batch/0/properties/revenue",
+        "/batch/0/properties/products/0/price",
+        "/batch/1/traits/email",
+      ],
+    );
+    await settle(herald);
+    const errors = await api(herald, ws.secretKey, "GET", "/api/ingest-errors");
+    const reasons = errors.body.items.map((e: { reason: string }) => e.reason);
+    assert.equal(reasons.length, 3);
+    for (const reason of reasons)
+      assert.match(reason, /^warning \(event stored\): \/batch\//);
+    assert.ok(
+      reasons.some((r: string) =>
+        /traits\/email: .*not used to find the shopper/.test(r),
+      ),
+      reasons.join("\n"),
+    );
+    const profile = await profileOf(ws.secretKey, "userId=warn-user");
+    assert.equal(profile.traits.email, "not-an-email", "kept as a trait");
+    assert.ok(
+      !profile.identities.some((i: { type: string }) => i.type === "email"),
+      "not an identifier",
+    );
+    const events = await eventsOf(ws.secretKey, profile.id);
+    assert.equal(events.length, 2, "both events stored");
+  });
+
   it("answers browsers' CORS preflight", async () => {
     const response = await fetch(`${herald.url}/v1/t`, {
       method: "OPTIONS",

@@ -1,5 +1,5 @@
 import { gunzipSync } from "node:zlib";
-import type { FastifyReply, FastifyRequest } from "fastify";
+import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import Type from "typebox";
 import { DomainError, isDomainError } from "@herald/core/domain-error";
 import { isJsonObject, type EventType } from "@herald/core/events/event";
@@ -16,7 +16,7 @@ import {
 import type { IngestError } from "../db/ingest-errors.sql.ts";
 import { encodeIntakeItem } from "../db/intake.sql.ts";
 import type { App, HttpDeps } from "./app.ts";
-import { errorBody } from "./errors.ts";
+import { clientError, errorBody, handleError } from "./errors.ts";
 
 /**
  * The Segment HTTP Tracking API, as existing client libraries send it: every body is JSON
@@ -36,14 +36,12 @@ const shortForms: Record<string, EventType> = {
 
 type IngestBody = Record<string, unknown>;
 
-class PayloadError extends Error {
-  constructor(
-    readonly statusCode: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
+/** A request body past the size limit: a 413, whatever the route. */
+function tooLarge(message: string): Error {
+  return Object.assign(new Error(message), {
+    statusCode: 413,
+    code: "FST_ERR_CTP_BODY_TOO_LARGE",
+  });
 }
 
 /** Parses a tracking request body: gunzip when asked, then JSON, within the size limit. */
@@ -58,17 +56,14 @@ function parseBody(raw: Buffer, encoding: string | undefined): IngestBody {
       if ((error as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE")
         bytes = Buffer.alloc(trackingLimits.requestBytes + 1);
       else
-        throw new PayloadError(
-          400,
+        throw new DomainError(
           "invalid",
-          "the body is marked gzip but does not gunzip",
+          "the body is marked gzip but does not gunzip: send gzip, or drop Content-Encoding",
         );
     }
   }
   if (bytes.length > trackingLimits.requestBytes) {
-    throw new PayloadError(
-      413,
-      "too_large",
+    throw tooLarge(
       `a request may carry at most ${trackingLimits.requestBytes / 1024} KB of JSON (after gunzip)`,
     );
   }
@@ -76,14 +71,13 @@ function parseBody(raw: Buffer, encoding: string | undefined): IngestBody {
   try {
     parsed = JSON.parse(bytes.toString("utf8"));
   } catch (error) {
-    throw new PayloadError(
-      400,
+    throw new DomainError(
       "invalid",
       `the body is not valid JSON: ${(error as Error).message}`,
     );
   }
   if (!isJsonObject(parsed))
-    throw new PayloadError(400, "invalid", "the body must be a JSON object");
+    throw new DomainError("invalid", "the body must be a JSON object");
   return parsed;
 }
 
@@ -106,20 +100,40 @@ function presentedWriteKey(
     : undefined;
 }
 
+const EventProblem = Type.Object({
+  index: Type.Integer(),
+  messageId: Type.Optional(Type.String()),
+  path: Type.String(),
+  reason: Type.String(),
+});
+
 const IngestResponse = Type.Object({
   success: Type.Boolean(),
   accepted: Type.Integer(),
-  rejected: Type.Optional(
-    Type.Array(
-      Type.Object({
-        index: Type.Integer(),
-        messageId: Type.Optional(Type.String()),
-        path: Type.String(),
-        reason: Type.String(),
-      }),
-    ),
-  ),
+  /** Events refused, each on its own. */
+  rejected: Type.Optional(Type.Array(EventProblem)),
+  /** Events stored with a value that is not used (a non-numeric `revenue`, an invalid `email`). */
+  warnings: Type.Optional(Type.Array(EventProblem)),
 });
+
+/** The size of an event as sent (as JSON); Infinity when it is nested too deep to encode. */
+function sentBytes(raw: unknown): number {
+  try {
+    return Buffer.byteLength(JSON.stringify(raw));
+  } catch {
+    return Infinity;
+  }
+}
+
+/** A refused event as the ingest errors log keeps it: as sent, cut to 4 KB. */
+function payloadOf(raw: unknown): string {
+  try {
+    return (JSON.stringify(raw) ?? "").slice(0, 4096);
+  } catch {
+    // Nested too deep to encode (the reason it was refused).
+    return "(not kept: nested too deep to encode)";
+  }
+}
 
 /** The `/v1/*` routes. */
 export async function registerIngestRoutes(
@@ -142,36 +156,24 @@ export async function registerIngestRoutes(
         }
       },
     );
-    v1.setErrorHandler(
-      (
-        error: Error & { statusCode?: number; code?: string },
-        _request,
-        reply,
-      ) => {
-        if (error instanceof PayloadError)
-          return reply
-            .status(error.statusCode)
-            .send(errorBody(error.code, error.message));
-        if (isDomainError(error, "rate_limited")) {
-          return reply
-            .status(429)
-            .header("retry-after", "1")
-            .send(errorBody("rate_limited", error.message));
-        }
-        if (isDomainError(error))
-          return reply
-            .status(error.code === "unauthorized" ? 401 : 400)
-            .send(errorBody(error.code, error.message));
-        if (error.statusCode === 413)
-          return reply.status(413).send(errorBody("too_large", error.message));
-        deps.logger.error({ err: error }, "ingest failed");
-        // Nothing was acknowledged: the client retries, and message ids make that safe.
-        return reply
-          .status(503)
-          .header("retry-after", "2")
-          .send(errorBody("unavailable", "events could not be stored; retry"));
-      },
-    );
+    v1.setErrorHandler((error: FastifyError, request, reply) => {
+      if (isDomainError(error, "rate_limited"))
+        reply.header("retry-after", "1");
+      // A request that can never succeed is answered as such (4xx): a retry would fail
+      // the same way.
+      if (
+        isDomainError(error) ||
+        error.validation ||
+        clientError(error, request.headers["content-type"])
+      )
+        return handleError(error, request, reply);
+      deps.logger.error({ err: error }, "ingest failed");
+      // Nothing was acknowledged: the client retries, and message ids make that safe.
+      return reply
+        .status(503)
+        .header("retry-after", "2")
+        .send(errorBody("unavailable", "events could not be stored; retry"));
+    });
     v1.addHook("onRequest", async (request, reply) => {
       const origin = request.headers.origin;
       reply.header("access-control-allow-origin", origin ?? "*");
@@ -236,6 +238,7 @@ export async function registerIngestRoutes(
           path: string;
           reason: string;
         }[] = [];
+        const warnings: typeof rejected = [];
         const errors: IngestError[] = [];
         const batchContext =
           type === "batch" && isJsonObject(body.context)
@@ -276,10 +279,29 @@ export async function registerIngestRoutes(
               });
               if (
                 Buffer.byteLength(item) <= trackingLimits.eventBytes ||
-                Buffer.byteLength(JSON.stringify(raw)) <=
-                  trackingLimits.eventBytes
+                sentBytes(raw) <= trackingLimits.eventBytes
               ) {
                 items.push(item);
+                for (const warning of result.warnings ?? []) {
+                  const path =
+                    type === "batch"
+                      ? `/batch/${index}${warning.path}`
+                      : warning.path;
+                  warnings.push({
+                    index,
+                    messageId: result.event.messageId,
+                    path,
+                    reason: warning.reason,
+                  });
+                  errors.push({
+                    source: "api",
+                    endpoint,
+                    batchIndex: type === "batch" ? index : null,
+                    messageId: result.event.messageId,
+                    reason: `warning (event stored): ${path}: ${warning.reason}`,
+                    payload: payloadOf(raw),
+                  });
+                }
                 continue;
               }
               result = {
@@ -309,7 +331,7 @@ export async function registerIngestRoutes(
             batchIndex: type === "batch" ? index : null,
             messageId: messageId ?? null,
             reason: `${path}: ${result.reason}`,
-            payload: (JSON.stringify(raw) ?? "").slice(0, 4096),
+            payload: payloadOf(raw),
           });
         }
 
@@ -331,6 +353,7 @@ export async function registerIngestRoutes(
           success: true,
           ...written,
           ...(rejected.length > 0 ? { rejected } : {}),
+          ...(warnings.length > 0 ? { warnings } : {}),
         });
       };
 

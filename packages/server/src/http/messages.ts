@@ -31,6 +31,7 @@ import { TelegramProvider } from "../providers/telegram.ts";
 import { appendEvents } from "../workers/ingest-writer.ts";
 import { enqueueMessage, hashRequest } from "../workers/message-ledger.ts";
 import { reachabilityChanged } from "../workers/segment-actions.ts";
+import { maxVersion } from "./input-limits.ts";
 import type { App, HttpDeps } from "./app.ts";
 import { ErrorBody } from "./errors.ts";
 import { telegramSecret } from "./provider-webhooks.ts";
@@ -126,6 +127,7 @@ const SendBody = Type.Object(
         url: Type.Optional(
           Type.String({
             pattern: "^https?://",
+            maxLength: 2048,
             description: "webhook messages: where to POST",
           }),
         ),
@@ -136,7 +138,9 @@ const SendBody = Type.Object(
       },
     ),
     templateId: Type.Optional(Type.String({ minLength: 1 })),
-    templateVersion: Type.Optional(Type.Integer({ minimum: 1 })),
+    templateVersion: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: maxVersion }),
+    ),
     content: Type.Optional(InlineContent),
     data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
     transactional: Type.Boolean({ default: true }),

@@ -130,7 +130,7 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
           "Create a segment; its members are computed in the background (see status and progress)",
         body: Type.Object({
           name: Type.String(),
-          description: Type.Optional(Type.String()),
+          description: Type.Optional(Type.String({ maxLength: 10_000 })),
           definition: Definition,
         }),
         response: { 201: SegmentView },
@@ -224,7 +224,7 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
         params: Params,
         body: Type.Object({
           name: Type.Optional(Type.String()),
-          description: Type.Optional(Type.String()),
+          description: Type.Optional(Type.String({ maxLength: 10_000 })),
           definition: Type.Optional(Definition),
         }),
         response: { 200: SegmentView },
@@ -369,6 +369,8 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
           limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           before: Type.Optional(
             Type.Integer({
+              minimum: 1,
+              maximum: Number.MAX_SAFE_INTEGER,
               description: "the `next` cursor of the previous page",
             }),
           ),

@@ -26,6 +26,7 @@ import {
   profileWithAddress,
   sampleEventData,
 } from "../templates/content-renderer.ts";
+import { maxVersion } from "./input-limits.ts";
 import type { App, HttpDeps } from "./app.ts";
 import { ErrorBody } from "./errors.ts";
 
@@ -68,7 +69,7 @@ const SavedView = Type.Object({
 });
 const Params = Type.Object({ id: Type.String() });
 const PreviewBody = Type.Object({
-  version: Type.Optional(Type.Integer({ minimum: 1 })),
+  version: Type.Optional(Type.Integer({ minimum: 1, maximum: maxVersion })),
   profileId: Type.Optional(
     Type.String({ format: "uuid", description: "render for this shopper" }),
   ),
@@ -312,7 +313,7 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
           "One version: what was written and what was compiled from it (HTML with Liquid inside)",
         params: Type.Object({
           id: Type.String(),
-          version: Type.Integer({ minimum: 1 }),
+          version: Type.Integer({ minimum: 1, maximum: maxVersion }),
         }),
         response: {
           200: Type.Object({
@@ -406,7 +407,9 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
                 "whose data to render with; by default the profile with the address `to`",
             }),
           ),
-          version: Type.Optional(Type.Integer({ minimum: 1 })),
+          version: Type.Optional(
+            Type.Integer({ minimum: 1, maximum: maxVersion }),
+          ),
           data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
         }),
         response: {

@@ -656,4 +656,45 @@ describeOnDatabases("store webhooks and the catalog", (db) => {
       ],
     );
   });
+
+  it("refuses a webhook with an id longer than any id with a 400 naming it", async () => {
+    const ws = await createTestWorkspace(db());
+    const shop = await connectShop(ws);
+    const refund = JSON.parse(fixture("shopify-refunds-create").toString());
+    refund.id = "9".repeat(300_000);
+    const response = await shopify(
+      ws,
+      shop,
+      "refunds/create",
+      Buffer.from(JSON.stringify(refund)),
+      "ev-long-refund",
+    );
+    assert.equal(
+      response.status,
+      400,
+      JSON.stringify(response.body).slice(0, 300),
+    );
+    assert.equal(response.body.error.code, "invalid");
+    assert.match(response.body.error.message, /longer than 255 characters/);
+    assert.match(response.body.error.details[0].path, /refund/);
+  });
+
+  it("stores a webhook holding NUL and lone surrogates, with U+FFFD in their place", async () => {
+    const ws = await createTestWorkspace(db());
+    const shop = await connectShop(ws);
+    const text = fixture("shopify-orders-create")
+      .toString()
+      .replaceAll('"Robin"', '"Rob\\u0000in \\ud800"');
+    const body = Buffer.from(text);
+    const response = await shopify(ws, shop, "orders/create", body, "ev-nul");
+    assert.equal(response.status, 200, JSON.stringify(response.body));
+    await settle(herald);
+    const found = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      "/api/profiles?email=guest.shopper@example.com",
+    );
+    assert.equal(found.body.items[0]?.traits.first_name, "Rob\ufffdin \ufffd");
+  });
 });

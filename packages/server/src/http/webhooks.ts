@@ -11,7 +11,10 @@ import {
   normalizeShop,
   type StorePlatform,
 } from "@herald/core/webhooks/connections";
-import type { WebhookMapping } from "@herald/core/webhooks/mapping";
+import {
+  findOverlongId,
+  type WebhookMapping,
+} from "@herald/core/webhooks/mapping";
 import { mapShopifyWebhook } from "@herald/core/webhooks/shopify";
 import { mapWooCommerceWebhook } from "@herald/core/webhooks/woocommerce";
 import { catalogWrites, findByInventoryItem } from "../db/catalog.sql.ts";
@@ -26,7 +29,6 @@ import type { Tx } from "../db/database.ts";
 import { insertIngestErrors } from "../db/ingest-errors.sql.ts";
 import { appendEvents, appendProfileEvents } from "../workers/ingest-writer.ts";
 import type { App, HttpDeps } from "./app.ts";
-import { errorBody } from "./errors.ts";
 
 /**
  * Store webhooks: Shopify and WooCommerce. The signature is checked over the raw body with
@@ -153,50 +155,45 @@ export async function registerWebhookRoutes(
         ? request.body
         : Buffer.alloc(0);
       const { connection } = found;
-      if (!connection) {
-        return reply
-          .status(404)
-          .send(
-            errorBody(
-              "not_found",
-              `no workspace is connected to ${platform} store ${found.shop ?? "(none named)"}: connect it with PUT /api/connections/${platform}`,
-            ),
-          );
-      }
-      if (!verifyHmacBase64(raw, signature, connection.secret)) {
-        return reply
-          .status(401)
-          .send(
-            errorBody(
-              "unauthorized",
-              `the ${platform} webhook signature does not match the connection's secret`,
-            ),
-          );
-      }
+      if (!connection)
+        throw new DomainError(
+          "not_found",
+          `no workspace is connected to ${platform} store ${found.shop ?? "(none named)"}: connect it with PUT /api/connections/${platform}`,
+        );
+      if (!verifyHmacBase64(raw, signature, connection.secret))
+        throw new DomainError(
+          "unauthorized",
+          `the ${platform} webhook signature does not match the connection's secret`,
+        );
       if (!delivery.topic)
-        return reply
-          .status(400)
-          .send(errorBody("invalid", "the webhook names no topic"));
+        throw new DomainError("invalid", "the webhook names no topic");
       let payload: unknown;
       try {
         payload = parseWebhookJson(raw.toString("utf8"));
       } catch (error) {
         const reason = error instanceof Error ? error.message : String(error);
-        return reply
-          .status(400)
-          .send(
-            errorBody("invalid", `the webhook body is not JSON: ${reason}`),
-          );
+        throw new DomainError(
+          "invalid",
+          `the webhook body is not JSON: ${reason}`,
+        );
       }
       if (!isJsonObject(payload))
-        return reply
-          .status(400)
-          .send(errorBody("invalid", "the webhook body is not a JSON object"));
+        throw new DomainError(
+          "invalid",
+          "the webhook body is not a JSON object",
+        );
       const deliveryId =
         delivery.id ?? createHash("sha256").update(raw).digest("hex");
       const now = deps.clock.now();
       const settings = await deps.settings.get(connection.workspaceId);
       const mapping = map(delivery.topic, payload, connection.shop);
+      const overlong = findOverlongId(mapping, deliveryId);
+      if (overlong)
+        throw new DomainError(
+          "invalid",
+          `the ${platform} ${delivery.topic} webhook cannot be stored: ${overlong.path} ${overlong.message}`,
+          [overlong],
+        );
       const body = raw.toString("utf8");
       const result = await deps.db.tx((tx) =>
         applyWebhook(

@@ -10,6 +10,7 @@ import {
   intakeIds,
   takeIntake,
   takeIntakeRow,
+  type IngestItem,
   type IntakeRow,
 } from "../db/intake.sql.ts";
 import type { Logger } from "../logger.ts";
@@ -28,9 +29,10 @@ import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
  * for the same new shopper. Per transaction it takes about `maxEvents` events: one delete,
  * then per workspace one identifier lookup and one statement (`storeIngested`).
  *
- * A transaction that fails on the data (SQLSTATE classes 22 and 23, or text that does not
- * decode) is retried one row at a time; a row that fails alone is set aside in the ingest
- * errors log with the reason, so that it cannot hold up the rows behind it. Any other
+ * A transaction that fails on the data (SQLSTATE classes 22, 23 and 54, or text that does
+ * not decode) is retried one row at a time; a row that fails alone is stored in halves
+ * until the events that fail are alone, and only those are set aside in the ingest
+ * errors log with the reason, so that they cannot hold up the rows behind them. Any other
  * failure (the database gone) leaves the intake as it was, for the next attempt.
  */
 export class IngestResolver {
@@ -160,36 +162,81 @@ export class IngestResolver {
     return taken;
   }
 
+  /**
+   * A row that fails alone: its events are stored in halves, each under a savepoint, until
+   * every one that fails is alone; those are set aside, one ingest error each, and the
+   * rest of the row (other clients' events of the same flush) is stored.
+   */
   async #setAside(id: number, error: unknown): Promise<number> {
-    const reason = error instanceof Error ? error.message : String(error);
     return this.#db.tx(async (tx) => {
       if (!(await lockResolver(tx))) return 0;
-      const row = await takeIntakeRow(tx, id);
-      if (!row) return 0;
+      const raw = await takeIntakeRow(tx, id);
+      if (!raw) return 0;
+      let failed: { item: IngestItem | undefined; error: unknown }[];
+      let payload = (item: IngestItem | undefined) =>
+        item ? JSON.stringify(item.event).slice(0, 4096) : null;
+      try {
+        const row = decodeIntakeRow(raw);
+        failed = await this.#storeInHalves(tx, row.workspaceId, row.items);
+      } catch (decodeError) {
+        if (!(decodeError instanceof SyntaxError)) throw decodeError;
+        // Text that does not decode: nothing of the row can be told apart.
+        failed = [{ item: undefined, error }];
+        payload = () => raw.text.slice(0, 4096);
+      }
       await insertIngestErrors(
         tx,
-        row.workspaceId,
-        [
-          {
-            source: "api",
-            endpoint: "intake",
-            batchIndex: null,
-            messageId: null,
-            reason: `acknowledged events could not be stored: ${reason}`,
-            payload: row.text.slice(0, 4096),
-          },
-        ],
+        raw.workspaceId,
+        failed.map(({ item, error }) => ({
+          source: item?.event.source ?? "api",
+          endpoint: "intake",
+          batchIndex: null,
+          messageId: item?.event.messageId ?? null,
+          reason: `an acknowledged event could not be stored: ${reasonOf(error)}`,
+          payload: payload(item),
+        })),
         this.#clock.now(),
       );
+      const setAside = failed.some((f) => f.item === undefined)
+        ? raw.eventCount
+        : failed.length;
       this.#logger.error(
-        { err: error, intakeId: id, events: row.eventCount },
-        "intake row set aside in the ingest errors log",
+        { err: error, intakeId: id, events: raw.eventCount, setAside },
+        "acknowledged events set aside in the ingest errors log",
       );
-      this.#resolved.inc({ result: "set_aside" }, row.eventCount);
-      return row.eventCount;
+      this.#resolved.inc({ result: "set_aside" }, setAside);
+      return raw.eventCount;
     });
   }
+
+  /** Stores `items`, or each half of them on its own; resolves to those that fail alone. */
+  async #storeInHalves(
+    tx: Tx,
+    workspaceId: string,
+    items: IngestItem[],
+  ): Promise<{ item: IngestItem; error: unknown }[]> {
+    await tx.query("savepoint herald_resolve");
+    try {
+      await this.#store(tx, [{ id: 0, workspaceId, items }]);
+      await tx.query("release savepoint herald_resolve");
+      return [];
+    } catch (error) {
+      if (!isDataError(error)) throw error;
+      await tx.query("rollback to savepoint herald_resolve");
+      await tx.query("release savepoint herald_resolve");
+      const [first] = items;
+      if (items.length === 1 && first) return [{ item: first, error }];
+      const half = Math.ceil(items.length / 2);
+      return [
+        ...(await this.#storeInHalves(tx, workspaceId, items.slice(0, half))),
+        ...(await this.#storeInHalves(tx, workspaceId, items.slice(half))),
+      ];
+    }
+  }
 }
+
+const reasonOf = (error: unknown) =>
+  error instanceof Error ? error.message : String(error);
 
 /** One resolver at a time, across processes; false when another holds the lock. */
 async function lockResolver(tx: Tx): Promise<boolean> {
@@ -199,9 +246,13 @@ async function lockResolver(tx: Tx): Promise<boolean> {
   return row?.locked === true;
 }
 
-/** True for an error in the data rather than in the database's availability. */
+/**
+ * True for an error in the data rather than in the database's availability: SQLSTATE
+ * classes 22 (data exception), 23 (integrity) and 54 (a limit, such as an index row too
+ * large for its index).
+ */
 function isDataError(error: unknown): boolean {
   if (error instanceof SyntaxError) return true;
   const code = (error as { code?: unknown }).code;
-  return typeof code === "string" && /^2[23]/.test(code);
+  return typeof code === "string" && /^(2[23]|54)/.test(code);
 }

@@ -181,14 +181,10 @@ describeOnDatabases("ingest writer and resolver", (db) => {
     const ws = await createTestWorkspace(db(), clock);
     const writer = newWriter();
     await writer.write(ws.id, encoded(items(2, "before", clock.now())));
-    // Written by hand: an escape PostgreSQL's jsonb refuses, which encodeIntakeItem never writes.
-    const [bad] = encoded(items(1, "bad", clock.now()));
+    // Written by hand: text that is not an intake item at all, which no writer writes.
     await db().query(
       "insert into intake (workspace_id, received_at, event_count, items) values ($1, now(), 1, $2)",
-      [
-        ws.id,
-        `[${bad?.replace('"product_id":"p0"', '"product_id":"p\\u0000"')}]`,
-      ],
+      [ws.id, '[{"event": "bad-0"'],
     );
     await writer.write(ws.id, encoded(items(2, "after", clock.now())));
     const resolver = newResolver();
@@ -210,9 +206,41 @@ describeOnDatabases("ingest writer and resolver", (db) => {
     assert.equal(errors.length, 1);
     assert.match(
       errors[0]?.reason ?? "",
-      /^acknowledged events could not be stored: /,
+      /^an acknowledged event could not be stored: /,
     );
     assert.match(errors[0]?.payload ?? "", /bad-0/);
+  });
+
+  it("sets aside only the event that cannot be stored, not the other events of its flush", async () => {
+    const ws = await createTestWorkspace(db(), clock);
+    const other = await createTestWorkspace(db(), clock);
+    const batch = items(100, "flush", clock.now());
+    // Past what PostgreSQL can hold; the API refuses it, so only a bug could let it in.
+    const bad = batch[37];
+    if (!bad) throw new Error("no item");
+    bad.event.timestamp = new Date("-271821-04-20T00:00:00.000Z");
+    const writer = newWriter();
+    // One flush: both workspaces' writes go in one statement.
+    await Promise.all([
+      writer.write(ws.id, encoded(batch)),
+      writer.write(other.id, encoded(items(3, "neighbour", clock.now()))),
+    ]);
+    const registry = new Registry();
+    assert.equal(await newResolver(registry).resolvePending(), 103);
+    assert.equal(await countEvents(db(), ws.id), 99);
+    assert.equal(await countEvents(db(), other.id), 3);
+    assert.equal(await countIntake(db()), 0);
+    const errors = await listIngestErrors(db(), ws.id, { limit: 10 });
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]?.message_id, "flush-37");
+    assert.match(
+      errors[0]?.reason ?? "",
+      /^an acknowledged event could not be stored: /,
+    );
+    const setAside = (
+      await registry.getSingleMetric("herald_events_resolved_total")?.get()
+    )?.values.find((v) => v.labels.result === "set_aside");
+    assert.equal(setAside?.value, 1);
   });
 
   it("keeps characters PostgreSQL cannot store as U+FFFD instead of failing later", async () => {
