@@ -14,7 +14,9 @@
  * from a profile and a cart. The baseline is `new Liquid()` with no options rendering the
  * compiled HTML alone, with plain filters standing in for Herald's. Both use the same
  * carts; no database is involved (profile loading is the delivery worker's cost, not the
- * renderer's). The MJML compile time is printed for comparison.
+ * renderer's). The MJML compile time is printed for comparison. Last, the whole email as
+ * the sender gets it: through the template threads (templates/template-threads.ts, 25
+ * renders in flight as the sender keeps them), which is what delivery runs.
  */
 import { Liquid } from "liquidjs";
 import type { ProductItem } from "../../packages/core/src/recommendations/recommendations.ts";
@@ -34,6 +36,7 @@ import {
   builtInPartials,
   starterTemplates,
 } from "../../packages/server/src/templates/starter-kit.ts";
+import { templateThreads } from "../../packages/server/src/templates/template-threads.ts";
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 
@@ -215,3 +218,55 @@ console.log(
     `ratio ${(heraldRate / bareRate).toFixed(2)} (${(1000 / heraldRate).toFixed(3)} ms each; ` +
     `the text part is a second Liquid render of the same size)`,
 );
+
+// Through the template threads, as delivery renders: the scope's input crosses to a thread.
+function threadJob(i: number) {
+  const r = recipients[i % recipients.length] ?? recipients[0];
+  if (!r) throw new Error("no recipient");
+  return templateThreads.render(
+    {
+      key: "bench/abandoned-cart/1",
+      compiled,
+      scope: {
+        profile: r.profile,
+        data: r.data,
+        settings,
+        links: { unsubscribeUrl: `https://h.example/u/${i}` },
+        messageId: `m-${i}`,
+        now,
+      },
+    },
+    {
+      products: async () => r.items,
+      coupon: async () => {
+        throw new Error("no coupons in this bench");
+      },
+    },
+  );
+}
+const inFlight = 25;
+async function threadRate(): Promise<number> {
+  let next = 0;
+  let bytes = 0;
+  let until = 0;
+  const lane = async () => {
+    while (performance.now() < until) {
+      const message = await threadJob(next++);
+      if (message.channel === "email") bytes += message.html.length;
+    }
+  };
+  for (let i = 0; i < 500; i++) await threadJob(i); // warm-up (starts the threads)
+  await Promise.all(Array.from({ length: inFlight }, () => threadJob(0)));
+  next = 0;
+  const start = performance.now();
+  until = start + seconds * 1000;
+  await Promise.all(Array.from({ length: inFlight }, lane));
+  if (bytes === 0) throw new Error("rendered nothing");
+  return next / ((performance.now() - start) / 1000);
+}
+const threadedRate = await threadRate();
+console.log(
+  `Herald, whole email through ${templateThreads.options.size} template threads (${inFlight} in flight): ${fmt(threadedRate)} emails/s  ` +
+    `ratio ${(threadedRate / bareRate).toFixed(2)}`,
+);
+await templateThreads.close();

@@ -22,6 +22,16 @@ const Env = Type.Object({
   ),
   HERALD_DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   HERALD_SMTP_URL: Type.Optional(Type.String({ pattern: "^smtps?://" })),
+  HERALD_TEMPLATE_THREADS: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 2,
+  }),
+  HERALD_TEMPLATE_MEMORY_MB: Type.Integer({
+    minimum: 64,
+    maximum: 16_384,
+    default: 512,
+  }),
 });
 
 /** Which parts of Herald a process runs. */
@@ -44,6 +54,9 @@ export interface Config {
   role: Role;
   /** SMTP server for workspaces that configure none; unset keeps email in the outbox. */
   smtpUrl: string | undefined;
+  /** Threads that compile and render templates, and the heap each may use (MB). */
+  templateThreads: number;
+  templateMemoryMb: number;
 }
 
 /** Thrown when the environment cannot be parsed; its message names every bad variable. */
@@ -83,5 +96,7 @@ export function parseConfig(
     dbPoolSize: value.HERALD_DB_POOL_SIZE,
     role: overrides.role ?? "all",
     smtpUrl: value.HERALD_SMTP_URL,
+    templateThreads: value.HERALD_TEMPLATE_THREADS,
+    templateMemoryMb: value.HERALD_TEMPLATE_MEMORY_MB,
   });
 }

@@ -45,6 +45,7 @@ import {
 } from "./workers/product-affinities.ts";
 import { TemplateRenderer } from "./templates/content-renderer.ts";
 import { SnsVerifier, type SnsFetch } from "./providers/sns-verifier.ts";
+import { templateThreads } from "./templates/template-threads.ts";
 
 /**
  * The composition root: the one place that builds Herald's parts and wires them together.
@@ -155,6 +156,10 @@ export async function startHerald(
     if (applied.length > 0) logger.info({ applied }, "database migrated");
     const firstWorkspace = await createFirstWorkspace(db, clock);
 
+    templateThreads.configure({
+      size: config.templateThreads,
+      memoryMb: config.templateMemoryMb,
+    });
     const metrics = createMetrics();
     const keys = new KeyResolver(db);
     const settings = new SettingsCache(db);

@@ -108,6 +108,34 @@ describe("partials", () => {
     const cycle = expandPartials('{% include "loop" %}', partials);
     assert.match(cycle.problems[0]?.message ?? "", /includes itself/);
   });
+
+  it("refuses a fan-out of partials by its size before expanding any of it, naming the chain", () => {
+    // Ten copies of the next partial at each of five levels: 10^10 characters expanded.
+    const partials = new Map([
+      ["a", '{% include "b" %}'.repeat(10)],
+      ["b", '{% include "c" %}'.repeat(10)],
+      ["c", '{% include "d" %}'.repeat(10)],
+      ["d", '{% include "e" %}'.repeat(10)],
+      ["e", "y".repeat(1_000_000)],
+    ]);
+    const started = performance.now();
+    const out = expandPartials('intro\n{% include "a" %}', partials);
+    assert.ok(performance.now() - started < 1_000);
+    assert.equal(out.text, 'intro\n{% include "a" %}');
+    assert.deepEqual(out.problems, [
+      {
+        line: 2,
+        message:
+          'with its partials expanded this would be 10,000,188,893 characters, more than the 1,000,000 allowed ("a" ×1 → "b" ×10 → "c" ×10 → "d" ×10 → "e" ×10); include fewer copies or make those partials smaller',
+      },
+    ]);
+    const small = expandPartials(
+      '{% include "d" %}',
+      new Map([...partials, ["e", "y"]]),
+    );
+    assert.equal(small.text, "y".repeat(10));
+    assert.deepEqual(small.problems, []);
+  });
 });
 
 describe("SMS length", () => {

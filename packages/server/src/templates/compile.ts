@@ -13,7 +13,7 @@ import {
   type SourceProblem,
   type TemplateContent,
 } from "@herald/core/templates/template";
-import { engines, type EscapeMode } from "./liquid.ts";
+import { engines, renderLimits, type EscapeMode } from "./liquid.ts";
 
 /**
  * Compiling a template version, once, when it is saved: partials expanded, Liquid parsed
@@ -200,7 +200,14 @@ async function compileEmail(
           `MJML: ${error.message}`,
         );
       html = result.html;
-      if (result.errors.length === 0) {
+      if (html.length > renderLimits.parseChars)
+        problems.add(
+          "mjml",
+          expanded.origins,
+          undefined,
+          `the body compiles to ${html.length.toLocaleString("en-US")} characters of HTML, more than the ${renderLimits.parseChars.toLocaleString("en-US")} a message may have (inboxes clip messages past about 100 KB); make it shorter`,
+        );
+      else if (result.errors.length === 0) {
         const before = liquidFingerprint(prepared.mjml).sort();
         const after = liquidFingerprint(html).sort();
         const lost = before.filter((token, i) => after[i] !== token);

@@ -9,6 +9,7 @@ import type {
   RenderRequest,
 } from "@herald/core/messages/content";
 import { emptyProfile, type Profile } from "@herald/core/profiles/profile";
+import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import { issueCoupon } from "../coupons/issue-coupon.ts";
 import type { Database, Queryable } from "../db/database.ts";
 import { findProfileIdsBy } from "../db/identities.sql.ts";
@@ -17,22 +18,16 @@ import { getProfileRow, toProfile } from "../db/profiles.sql.ts";
 import { currentVersion, getVersion } from "../db/templates.sql.ts";
 import type { SettingsCache } from "../workers/settings-cache.ts";
 import type { CompiledContent } from "./compile.ts";
-import type { RenderServices } from "./liquid.ts";
 import { productResolver } from "./products.ts";
-import {
-  formatsOf,
-  parseCompiled,
-  renderContent,
-  renderScope,
-  type ParsedContent,
-} from "./render.ts";
+import { templateThreads, type TemplateThreads } from "./template-threads.ts";
 
 /**
  * Herald's ContentRenderer: delivery asks it for one recipient's message. It loads the
- * template version (pinned, or the current one), keeps the parsed Liquid of recent
- * versions in memory (versions never change, so the cache needs no invalidation), loads
- * the profile and the workspace settings, and renders with product blocks answered from
- * the catalog and coupons issued in their own short transaction, keyed by the message id.
+ * template version (pinned, or the current one), keeps recent versions in memory
+ * (versions never change, so the cache needs no invalidation), loads the profile and the
+ * workspace settings, and renders in a template thread (template-threads.ts, which keeps
+ * the versions parsed) with product blocks answered from the catalog and coupons issued
+ * in their own short transaction, keyed by the message id.
  *
  * Preview renders the same way with sample data where none is given, and never issues a
  * coupon: it shows a sample code instead.
@@ -40,10 +35,11 @@ import {
 
 const cacheSize = 500;
 
-/** A version ready to render, and its number. */
+/** A version ready to render, its number and its key in the template threads. */
 interface LoadedVersion {
   version: number;
-  parsed: ParsedContent;
+  key: string;
+  compiled: CompiledContent;
 }
 
 /** What a preview may set besides the template. */
@@ -109,17 +105,39 @@ export async function profileWithAddress(
   return id;
 }
 
+/** The settings a render reads; the rest (secrets among them) stay on this thread. */
+function renderSettings(all: WorkspaceSettings): WorkspaceSettings {
+  const settings: WorkspaceSettings = {};
+  for (const key of [
+    "storeName",
+    "storeUrl",
+    "currency",
+    "locale",
+    "timeZone",
+  ] as const)
+    if (all[key] !== undefined) settings[key] = all[key];
+  return settings;
+}
+
 /** See the module comment. */
 export class TemplateRenderer implements ContentRenderer {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #settings: SettingsCache;
-  readonly #parsed = new Map<string, ParsedContent>();
+  readonly #threads: TemplateThreads;
+  readonly #versions = new Map<string, LoadedVersion>();
 
-  constructor(deps: { db: Database; clock: Clock; settings: SettingsCache }) {
+  constructor(deps: {
+    db: Database;
+    clock: Clock;
+    settings: SettingsCache;
+    /** The process's template threads unless given. */
+    threads?: TemplateThreads;
+  }) {
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#settings = deps.settings;
+    this.#threads = deps.threads ?? templateThreads;
   }
 
   async render(
@@ -150,7 +168,7 @@ export class TemplateRenderer implements ContentRenderer {
       }
       return issued;
     };
-    const content = await this.#render(loaded.parsed, {
+    const content = await this.#render(loaded, {
       workspaceId: request.workspaceId,
       profile,
       data: request.data,
@@ -190,7 +208,7 @@ export class TemplateRenderer implements ContentRenderer {
       ...sampleEventData,
       currency: settings.currency ?? "USD",
     };
-    const content = await this.#render(loaded.parsed, {
+    const content = await this.#render(loaded, {
       workspaceId: request.workspaceId,
       profile,
       data,
@@ -225,7 +243,7 @@ export class TemplateRenderer implements ContentRenderer {
   }
 
   async #render(
-    parsed: ParsedContent,
+    loaded: LoadedVersion,
     input: {
       workspaceId: string;
       profile: Profile;
@@ -236,20 +254,32 @@ export class TemplateRenderer implements ContentRenderer {
       coupon: (poolId: string) => Promise<IssuedCoupon>;
     },
   ): Promise<RenderedMessage> {
-    const settings = await this.#settings.get(input.workspaceId);
-    const services: RenderServices = {
-      ...formatsOf({ profile: input.profile, data: input.data, settings }),
-      now: input.now,
-      products: productResolver(this.#db, {
-        workspaceId: input.workspaceId,
-        profile: input.profile,
-        data: input.data,
-        now: input.now,
-      }),
-      coupon: input.coupon,
-    };
-    const scope = renderScope({ ...input, settings }, services);
-    return renderContent(parsed, scope);
+    const settings = renderSettings(
+      await this.#settings.get(input.workspaceId),
+    );
+    return this.#threads.render(
+      {
+        key: loaded.key,
+        compiled: loaded.compiled,
+        scope: {
+          profile: input.profile,
+          data: input.data,
+          settings,
+          links: input.links,
+          messageId: input.messageId,
+          now: input.now,
+        },
+      },
+      {
+        products: productResolver(this.#db, {
+          workspaceId: input.workspaceId,
+          profile: input.profile,
+          data: input.data,
+          now: input.now,
+        }),
+        coupon: input.coupon,
+      },
+    );
   }
 
   async #profile(workspaceId: string, profileId: string): Promise<Profile> {
@@ -272,8 +302,8 @@ export class TemplateRenderer implements ContentRenderer {
     const wanted =
       version ?? (await currentVersion(this.#db, workspaceId, templateId));
     const hit =
-      wanted === undefined ? undefined : this.#parsed.get(key(wanted));
-    if (wanted !== undefined && hit) return { version: wanted, parsed: hit };
+      wanted === undefined ? undefined : this.#versions.get(key(wanted));
+    if (hit) return hit;
     const row = await getVersion(this.#db, workspaceId, templateId, wanted);
     if (!row)
       throw new DomainError(
@@ -282,15 +312,19 @@ export class TemplateRenderer implements ContentRenderer {
           ? `there is no template ${templateId}`
           : `template ${templateId} has no version ${version}`,
       );
-    const cached = this.#parsed.get(key(row.version));
-    if (cached) return { version: row.version, parsed: cached };
-    // Stored JSON read back: compiled by compileContent when the version was saved.
-    const parsed = parseCompiled(row.compiled as unknown as CompiledContent);
-    if (this.#parsed.size >= cacheSize) {
-      const oldest = this.#parsed.keys().next().value;
-      if (oldest !== undefined) this.#parsed.delete(oldest);
+    const cached = this.#versions.get(key(row.version));
+    if (cached) return cached;
+    const loaded: LoadedVersion = {
+      version: row.version,
+      key: key(row.version),
+      // Stored JSON read back: compiled by compileContent when the version was saved.
+      compiled: row.compiled as unknown as CompiledContent,
+    };
+    if (this.#versions.size >= cacheSize) {
+      const oldest = this.#versions.keys().next().value;
+      if (oldest !== undefined) this.#versions.delete(oldest);
     }
-    this.#parsed.set(key(row.version), parsed);
-    return { version: row.version, parsed };
+    this.#versions.set(loaded.key, loaded);
+    return loaded;
   }
 }

@@ -21,13 +21,14 @@ import {
   nameTaken,
   upsertPartial,
 } from "../db/templates.sql.ts";
-import { compileContent, type CompiledContent } from "./compile.ts";
+import type { CompiledContent } from "./compile.ts";
 import { engines } from "./liquid.ts";
 import { builtInPartials, starterTemplates } from "./starter-kit.ts";
+import { templateThreads } from "./template-threads.ts";
 
 /**
- * Saving templates: each save validates and compiles the content (see compile.ts) before
- * anything is written, then stores it as the template's next version in one transaction.
+ * Saving templates: each save validates and compiles the content (see compile.ts, run in
+ * a template thread: template-threads.ts) before anything is written, then stores it as the template's next version in one transaction.
  * Versions are never changed afterwards.
  */
 
@@ -84,7 +85,7 @@ export async function createTemplate(
   name: string,
   content: TemplateContent,
 ): Promise<SavedVersion> {
-  const compiled = await compileContent(
+  const compiled = await templateThreads.compile(
     content,
     await partialsOf(db, workspaceId),
   );
@@ -122,7 +123,7 @@ export async function updateTemplate(
   if (!current)
     throw new DomainError("not_found", `there is no template ${id}`);
   const content = parseTemplateContent(current.channel, change.content);
-  const compiled = await compileContent(
+  const compiled = await templateThreads.compile(
     content,
     await partialsOf(db, workspaceId),
   );
