@@ -60,6 +60,18 @@ export function postgresTemplateName(): string {
   return `herald_tpl_${migrationsHash()}`;
 }
 
+/** Whether `name` is a test database whose process (`herald_test_<pid>_<n>`) still runs. */
+function testDatabaseIsLive(name: string): boolean {
+  const pid = /^herald_test_(\d+)_/.exec(name)?.[1];
+  if (!pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** `url` pointing at another database of the same server. */
 export function databaseUrl(url: string, name: string): string {
   const parsed = new URL(url);
@@ -77,13 +89,24 @@ export async function preparePostgresTemplate(url: string): Promise<void> {
   const admin = new pg.Client({ connectionString: url });
   await admin.connect();
   try {
-    const stale = await admin.query<{ datname: string }>(
+    // Another run on this machine (a second checkout) may be using the server right now:
+    // only the databases of processes that are gone are dropped, and older templates only
+    // when no run is going on.
+    const found = await admin.query<{ datname: string }>(
       `select datname from pg_database
         where (datname like 'herald\\_tpl\\_%' and datname <> $1)
            or datname like 'herald\\_test\\_%'`,
       [template],
     );
-    for (const { datname } of stale.rows)
+    const live = found.rows.filter(({ datname }) =>
+      testDatabaseIsLive(datname),
+    );
+    const stale = found.rows.filter(
+      ({ datname }) =>
+        !testDatabaseIsLive(datname) &&
+        (live.length === 0 || datname.startsWith("herald_test_")),
+    );
+    for (const { datname } of stale)
       await admin.query(`drop database if exists "${datname}" with (force)`);
     const exists = await admin.query(
       "select 1 from pg_database where datname = $1",
