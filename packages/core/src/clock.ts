@@ -36,15 +36,17 @@ export const systemClock: Clock = {
 };
 
 /**
- * A clock that starts at the wall clock's current time and then runs `scale` times faster
- * (HERALD_TIME_SCALE): at 3600, an hour of clock time passes in one second.
+ * A clock that starts at the wall clock's current time (or at `from`, where a faster
+ * clock stood when it last ran) and then runs `scale` times faster (HERALD_TIME_SCALE):
+ * at 3600, an hour of clock time passes in one second.
  */
-export function scaledClock(scale: number): Clock {
+export function scaledClock(scale: number, from?: Date): Clock {
   if (!(scale > 0))
     throw new RangeError(`time scale must be positive, got ${scale}`);
   if (scale === 1) return systemClock;
   const startWall = Date.now();
-  const now = () => new Date(startWall + (Date.now() - startWall) * scale);
+  const origin = from?.getTime() ?? startWall;
+  const now = () => new Date(origin + (Date.now() - startWall) * scale);
   return {
     now,
     waitUntil: (at, signal) =>

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { scaledClock, type Clock } from "@herald/core/clock";
+import type { Clock } from "@herald/core/clock";
 import {
   createWorkspace,
   type NewWorkspace,
@@ -46,12 +46,14 @@ import {
 import { TemplateRenderer } from "./templates/content-renderer.ts";
 import { SnsVerifier, type SnsFetch } from "./providers/sns-verifier.ts";
 import { templateThreads } from "./templates/template-threads.ts";
+import { openRecordedClock, type RecordedClock } from "./recorded-clock.ts";
 
 /**
  * The composition root: the one place that builds Herald's parts and wires them together.
- * Start order: clock → storage (lock, open, migrate) → first-run workspace → HTTP →
- * workers → control channel. Close runs it backwards: stop accepting, let in-flight
- * requests and worker steps finish, close the database, release the lock.
+ * Start order: storage (lock, open, migrate) → clock (its recorded time scale checked) →
+ * first-run workspace → HTTP → workers → control channel. Close runs it backwards: stop
+ * accepting, let in-flight requests and worker steps finish, record the clock, close the
+ * database, release the lock.
  */
 
 /** Background work run by the `worker` and `all` roles. */
@@ -147,13 +149,17 @@ export async function startHerald(
         `or use --role all with the embedded database`,
     );
   }
-  const clock = options.clock ?? scaledClock(config.timeScale);
   const storage = options.storage ?? (await openStorage(config, logger));
   const { db } = storage;
   let app: App | undefined;
+  let recorded: RecordedClock | undefined;
   try {
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, "database migrated");
+    recorded = options.clock
+      ? { clock: options.clock, close: async () => undefined }
+      : await openRecordedClock(db, config, logger);
+    const { clock } = recorded;
     const firstWorkspace = await createFirstWorkspace(db, clock);
 
     templateThreads.configure({
@@ -283,6 +289,7 @@ export async function startHerald(
       "herald started",
     );
     const started = app;
+    const clockRecord = recorded;
     let closing: Promise<void> | undefined;
     return {
       config,
@@ -303,12 +310,14 @@ export async function startHerald(
           await started.close();
           await ingest.drain();
           await Promise.all(workers.map((worker) => worker.stop()));
+          await clockRecord.close();
           await storage.close();
           logger.info("herald stopped");
         })()),
     };
   } catch (error) {
     await app?.close();
+    await recorded?.close();
     await storage.close();
     throw error;
   }
