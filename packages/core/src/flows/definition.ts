@@ -175,8 +175,14 @@ export const Trigger = Type.Union([
         Type.Literal("month"),
         Type.Literal("year"),
       ]),
-      /** First occurrence (store time zone when no offset is given). */
+      /**
+       * The first occurrence, with its offset. Later ones keep its date and time of day in
+       * the schedule's time zone: a monthly schedule from 31 January fires on the last day
+       * of shorter months, a daily one at 09:00 across DST changes.
+       */
       start: Type.String({ format: "date-time" }),
+      /** The schedule's time zone (IANA); the store's when absent, else UTC. */
+      timeZone: Type.Optional(Type.String({ minLength: 1 })),
       /** Who enters: a segment's members, or every profile with an email or phone. */
       segmentId: Type.Optional(Type.String({ minLength: 1 })),
       /** Send at the start's time of day in each shopper's own time zone. */

@@ -526,4 +526,23 @@ describe("validateFlow", () => {
       JSON.stringify(wrong),
     );
   });
+
+  it("refuses a schedule in a time zone it does not know, naming the field", () => {
+    const zoned = validateFlow({
+      name: "x",
+      trigger: {
+        type: "schedule",
+        every: "month",
+        start: "2026-01-31T09:00:00Z",
+        timeZone: "Mars/Olympus",
+      },
+      start: "e",
+      nodes: { e: { type: "exit" } },
+    }).problems;
+    assert.deepEqual(
+      zoned.map((p) => p.path),
+      ["/trigger/timeZone"],
+      JSON.stringify(zoned),
+    );
+  });
 });

@@ -106,6 +106,84 @@ export function nextLocalTime(
   return from;
 }
 
+/** What a schedule's calendar is made of. */
+export interface ScheduleCalendar {
+  every: "once" | "day" | "week" | "month" | "year";
+  /** The first occurrence, an ISO time with its offset. */
+  start: string;
+  /** The zone whose calendar and wall clock the occurrences keep. */
+  timeZone: string;
+}
+
+/** The schedule's time of day ("HH:MM") in its own zone. */
+export function scheduleTimeOfDay(schedule: ScheduleCalendar): string {
+  const local = zonedParts(
+    new Date(schedule.start),
+    safeTimeZone(schedule.timeZone),
+  );
+  const two = (n: number) => String(n).padStart(2, "0");
+  return `${two(local.hour)}:${two(local.minute)}`;
+}
+
+/**
+ * Occurrence number `index` (0 is the start) of a schedule: the start's local date moved
+ * by whole days, weeks, months or years in its zone, at the start's local time of day.
+ * A day the month does not have becomes the month's last (31 January → 28/29 February →
+ * 31 March: always counted from the start, so it never drifts), and the time of day stays
+ * across DST changes (09:00 in Berlin before and after the clocks move).
+ */
+export function scheduleOccurrence(
+  schedule: ScheduleCalendar,
+  index: number,
+): Date {
+  const zone = safeTimeZone(schedule.timeZone);
+  const first = zonedParts(new Date(schedule.start), zone);
+  let { year, month, day } = first;
+  if (schedule.every === "day" || schedule.every === "week") {
+    const moved = new Date(
+      Date.UTC(
+        year,
+        month - 1,
+        day + index * (schedule.every === "week" ? 7 : 1),
+      ),
+    );
+    year = moved.getUTCFullYear();
+    month = moved.getUTCMonth() + 1;
+    day = moved.getUTCDate();
+  } else if (schedule.every === "month" || schedule.every === "year") {
+    const months = month - 1 + index * (schedule.every === "year" ? 12 : 1);
+    year += Math.floor(months / 12);
+    month = (months % 12) + 1;
+    const lastDay = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    day = Math.min(first.day, lastDay);
+  }
+  return zonedTime(year, month, day, first.hour, first.minute, zone);
+}
+
+/** The first occurrence of a schedule after `after`, or null when there is none (once). */
+export function nextScheduleOccurrence(
+  schedule: ScheduleCalendar,
+  after: Date,
+): Date | null {
+  if (schedule.every === "once") {
+    const only = scheduleOccurrence(schedule, 0);
+    return only.getTime() > after.getTime() ? only : null;
+  }
+  const spanDays =
+    (after.getTime() - new Date(schedule.start).getTime()) / dayMs;
+  const perStep = { day: 1, week: 7, month: 28, year: 365 }[schedule.every];
+  // An estimate a little short of the answer (steps are at least `perStep` days long,
+  // but DST can shorten one by an hour), then forward to the first one after `after`.
+  let index = Math.max(0, Math.floor(spanDays / perStep) - 2);
+  if (schedule.every === "month" || schedule.every === "year")
+    index = Math.max(0, Math.floor(spanDays / (perStep + 3.5)) - 2);
+  for (let steps = 0; steps < 1_000; steps++, index++) {
+    const at = scheduleOccurrence(schedule, index);
+    if (at.getTime() > after.getTime()) return at;
+  }
+  return null;
+}
+
 /**
  * A date value (`2026-05-14`, an ISO time, or epoch milliseconds) as an instant; date-only
  * values mean `time` local on that day.

@@ -1,6 +1,7 @@
 import type Type from "typebox";
 import Value from "typebox/value";
 import type { ErrorDetail } from "../domain-error.ts";
+import { isTimeZone } from "../messages/local-time.ts";
 import { conditionNeeds } from "./conditions.ts";
 import {
   FlowDefinition,
@@ -141,6 +142,15 @@ export function validateFlow(
 
   const definition = raw;
   const graph = definition.nodes;
+  if (
+    definition.trigger.type === "schedule" &&
+    definition.trigger.timeZone !== undefined &&
+    !isTimeZone(definition.trigger.timeZone)
+  )
+    problems.push({
+      path: "/trigger/timeZone",
+      message: `${JSON.stringify(definition.trigger.timeZone)} is not an IANA time zone; use one such as Europe/Berlin or America/New_York`,
+    });
   for (const [id, node] of Object.entries(graph)) {
     for (const edge of edges(node)) {
       if (!(edge.next in graph))

@@ -654,4 +654,66 @@ describeOnDatabases("flows", (db) => {
       ["node a: no template no-such-template"],
     );
   });
+
+  // Last: it moves the suite's clock to 2027.
+  it("fires a monthly schedule from 31 January on 28 February and 31 March at 09:00 in its zone", async () => {
+    const ws = await createTestWorkspace(db());
+    await track(ws, {
+      type: "identify",
+      userId: "reader",
+      traits: { email: "reader@shop.test", email_consent: true },
+    });
+    await settle(herald);
+    const digest = await template(herald, ws, "monthly digest");
+    const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
+      name: "Monthly digest",
+      trigger: {
+        type: "schedule",
+        every: "month",
+        start: "2027-01-31T08:00:00Z", // 09:00 in Berlin (winter time)
+        timeZone: "Europe/Berlin",
+      },
+      start: "send",
+      nodes: {
+        send: {
+          type: "send",
+          channel: "email",
+          templateId: digest,
+          next: "done",
+        },
+        done: { type: "exit" },
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const flowId = created.body.id as string;
+    await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/publish`);
+    const entered = async (at: string) => {
+      clock.set(new Date(at));
+      await settle(herald);
+      const runs = await api(
+        herald,
+        ws.secretKey,
+        "GET",
+        `/api/flows/${flowId}/runs`,
+      );
+      return runs.body.items.length as number;
+    };
+    assert.equal(await entered("2027-01-31T07:59:00Z"), 0);
+    assert.equal(await entered("2027-01-31T08:00:00Z"), 1);
+    assert.equal(await entered("2027-02-28T07:59:00Z"), 1);
+    assert.equal(
+      await entered("2027-02-28T08:00:00Z"),
+      2,
+      "February's last day",
+    );
+    assert.equal(
+      await entered("2027-03-28T09:00:00Z"),
+      2,
+      "no drift to the 28th",
+    );
+    // Summer time since 28 March: 09:00 in Berlin is 07:00 UTC.
+    assert.equal(await entered("2027-03-31T06:59:00Z"), 2);
+    assert.equal(await entered("2027-03-31T07:00:00Z"), 3);
+    assert.equal(await entered("2027-04-30T07:00:00Z"), 4);
+  });
 });

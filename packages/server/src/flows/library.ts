@@ -765,6 +765,8 @@ export const libraryFlows: LibraryFlow[] = [
         type: "schedule",
         every: "once",
         start: nextThanksgiving(now),
+        // 10:00 on the UTC calendar, then 10:00 in each shopper's own zone.
+        timeZone: "UTC",
         segmentId: segment("us"),
         localTime: true,
       },

@@ -10,7 +10,10 @@ import { mayEnter } from "@herald/core/flows/entry";
 import {
   nextDateTrigger,
   nextLocalTime,
+  nextScheduleOccurrence,
   safeTimeZone,
+  scheduleTimeOfDay,
+  type ScheduleCalendar,
 } from "@herald/core/flows/schedule";
 import type { Database, Tx } from "../db/database.ts";
 import {
@@ -39,6 +42,7 @@ import {
   type RunRow,
 } from "../db/flows.sql.ts";
 import { getProfileRow } from "../db/profiles.sql.ts";
+import { getSettings } from "../db/settings.sql.ts";
 import type { Logger } from "../logger.ts";
 import type { Worker } from "../main.ts";
 import type { FlowEngine, LiveFlow, RunWork } from "./flow-engine.ts";
@@ -287,6 +291,14 @@ export class FlowScheduler implements Worker {
         return 1;
       }
       const occurrence = schedule.occurrence_at ?? schedule.next_at;
+      const calendar: ScheduleCalendar = {
+        every: trigger.every,
+        start: trigger.start,
+        timeZone: safeTimeZone(
+          trigger.timeZone ??
+            (await getSettings(tx, schedule.workspace_id))?.timeZone,
+        ),
+      };
       const batch = await audienceBatch(
         tx,
         schedule.workspace_id,
@@ -294,7 +306,7 @@ export class FlowScheduler implements Worker {
         schedule.after_profile,
         500,
       );
-      const localTime = new Date(trigger.start).toISOString().slice(11, 16);
+      const localTime = scheduleTimeOfDay(calendar);
       for (const profile of batch) {
         const wakeAt = trigger.localTime
           ? nextLocalTime(
@@ -324,7 +336,7 @@ export class FlowScheduler implements Worker {
         });
       } else {
         await updateSchedule(tx, schedule.workspace_id, schedule.flow_id, {
-          nextAt: nextOccurrence(trigger, occurrence),
+          nextAt: nextScheduleOccurrence(calendar, occurrence),
           occurrenceAt: null,
           afterProfile: null,
         });
@@ -511,29 +523,5 @@ export function catalogTriggerFires(
         (change.oldValue ?? Infinity) >= below
       );
     }
-  }
-}
-
-/** The occurrence after `at` of a schedule, or null for one that runs once. */
-export function nextOccurrence(
-  trigger: Extract<Trigger, { type: "schedule" }>,
-  at: Date,
-): Date | null {
-  const next = new Date(at);
-  switch (trigger.every) {
-    case "once":
-      return null;
-    case "day":
-      next.setUTCDate(next.getUTCDate() + 1);
-      return next;
-    case "week":
-      next.setUTCDate(next.getUTCDate() + 7);
-      return next;
-    case "month":
-      next.setUTCMonth(next.getUTCMonth() + 1);
-      return next;
-    case "year":
-      next.setUTCFullYear(next.getUTCFullYear() + 1);
-      return next;
   }
 }
