@@ -336,7 +336,7 @@ export async function registerOpenApi(
         ? {
             params: {
               type: "object",
-              properties: { path: { type: "string" } },
+              properties: { path: { type: "string", maxLength: 1000 } },
             },
           }
         : {};
