@@ -33,6 +33,7 @@ describe("the dependency index", () => {
       "event:Email Link Clicked",
       "event:Product Viewed",
       "orders",
+      "reach:email",
       "segment:seg_a",
       "trait:address",
     ]);
