@@ -155,6 +155,12 @@ export const messagingSettingsProperties = {
           }),
         ),
         headers: Type.Optional(Type.Record(Type.String(), Type.String())),
+        trackClicks: Type.Optional(
+          Type.Boolean({
+            description:
+              "links in texts become tracked redirects (about 150 characters each); off by default",
+          }),
+        ),
         limits: Type.Optional(RateLimit),
       },
       { additionalProperties: false },
@@ -168,6 +174,12 @@ export const messagingSettingsProperties = {
         ),
         ttlSeconds: Type.Optional(
           Type.Integer({ minimum: 0, maximum: 2_419_200 }),
+        ),
+        trackClicks: Type.Optional(
+          Type.Boolean({
+            description:
+              "a notification's link goes through a tracked redirect (Push Opened); on by default",
+          }),
         ),
         limits: Type.Optional(RateLimit),
       },

@@ -1,3 +1,4 @@
+import { messageEvents } from "../segments/condition.ts";
 import type { MessageChannel } from "./content.ts";
 
 /**
@@ -256,8 +257,12 @@ export function asksForOrderStatus(text: string): boolean {
   );
 }
 
-/** The Segment Email spec event for news about a message, if that channel has one. */
-export function emailEventName(
+/**
+ * The event for news about a message, if its channel has one: the Segment Email spec's
+ * for email, `SMS Delivered` / `SMS Link Clicked` for SMS, `Push Opened` for a web push
+ * notification clicked (its link is the notification itself).
+ */
+export function messageEventName(
   news:
     | "delivered"
     | "opened"
@@ -268,6 +273,14 @@ export function emailEventName(
   channel: MessageChannel,
 ): string | undefined {
   if (news === "unsubscribed") return "Unsubscribed";
+  if (channel === "sms")
+    return news === "delivered" || news === "clicked"
+      ? messageEvents.sms[news === "delivered" ? "received" : "clicked"]
+      : undefined;
+  if (channel === "push")
+    return news === "opened" || news === "clicked"
+      ? messageEvents.push.opened
+      : undefined;
   if (channel !== "email") return undefined;
   return {
     delivered: "Email Delivered",

@@ -1,5 +1,5 @@
 import {
-  messageEvents,
+  messageEventNames,
   walkConditions,
   type PropertyFilter,
   type SegmentCondition,
@@ -101,11 +101,12 @@ export function atomsOfNode(condition: SegmentCondition): Atom[] {
       ];
     case "message":
       return [
-        eventAtom(
-          messageEvents[condition.action],
-          [],
-          condition.withinDays ?? null,
-        ),
+        {
+          kind: "events",
+          names: messageEventNames(condition.action, condition.channel),
+          where: [],
+          withinDays: condition.withinDays ?? null,
+        },
       ];
     case "purchased":
       return [

@@ -81,6 +81,33 @@ describe("segment condition validation", () => {
     assert.equal(validateCondition(tree), tree);
   });
 
+  it("refuses engagement a channel cannot report, saying what it can", () => {
+    const at = (definition: unknown) =>
+      conditionErrors(definition, "/body/definition").map(
+        (e) => `${e.path}: ${e.message}`,
+      );
+    assert.deepEqual(
+      at({ type: "message", action: "clicked", channel: "sms" }),
+      [],
+    );
+    assert.deepEqual(
+      at({ type: "message", action: "opened", channel: "push" }),
+      [],
+    );
+    assert.match(
+      at({ type: "message", action: "opened", channel: "sms" })[0] ?? "",
+      /^\/body\/definition\/action: SMS has no opens: use received or clicked/,
+    );
+    assert.match(
+      at({ type: "message", action: "clicked", channel: "push" })[0] ?? "",
+      /^\/body\/definition\/action: web push .* use opened/,
+    );
+    assert.match(
+      at({ type: "message", action: "clicked", channel: "fax" })[0] ?? "",
+      /^\/body\/definition\/channel: must be one of email, sms, push, any/,
+    );
+  });
+
   it("names the path and the problem of every mistake", () => {
     const errors = conditionErrors(
       {

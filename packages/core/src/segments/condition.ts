@@ -104,12 +104,45 @@ export const attributes = [
 ] as const;
 export type Attribute = (typeof attributes)[number];
 
-/** The Segment Email spec events behind message-engagement conditions. */
-export const messageEvents = {
-  received: "Email Delivered",
-  opened: "Email Opened",
-  clicked: "Email Link Clicked",
-} as const;
+/** What a message-engagement condition counts. */
+export const messageActions = ["received", "opened", "clicked"] as const;
+export type MessageAction = (typeof messageActions)[number];
+
+/** The channels a message-engagement condition can name ("any" is all of them). */
+export const engagementChannels = ["email", "sms", "push", "any"] as const;
+export type EngagementChannel = (typeof engagementChannels)[number];
+
+/**
+ * The events behind message-engagement conditions, per channel: the Segment Email spec's
+ * for email, Herald's own for SMS (a delivery receipt, a tracked link followed) and web
+ * push (the notification opened, which is the only link it has). A channel lacks what it
+ * cannot report: SMS has no opens, web push no delivery receipts.
+ */
+export const messageEvents: Record<
+  Exclude<EngagementChannel, "any">,
+  Partial<Record<MessageAction, string>>
+> = {
+  email: {
+    received: "Email Delivered",
+    opened: "Email Opened",
+    clicked: "Email Link Clicked",
+  },
+  sms: { received: "SMS Delivered", clicked: "SMS Link Clicked" },
+  push: { opened: "Push Opened" },
+};
+
+/** The event names a message condition counts (email when it names no channel). */
+export function messageEventNames(
+  action: MessageAction,
+  channel: EngagementChannel = "email",
+): string[] {
+  const names = (
+    channel === "any" ? (["email", "sms", "push"] as const) : [channel]
+  )
+    .map((c) => messageEvents[c][action])
+    .filter((name) => name !== undefined);
+  return [...new Set(names)];
+}
 
 const EventCount = Type.Object({
   op: lit("at_least", "at_most", "exactly"),
@@ -198,7 +231,9 @@ export const SegmentCondition = Type.Cyclic(
       }),
       Type.Object({
         type: Type.Literal("message"),
-        action: lit("received", "opened", "clicked"),
+        action: lit(...messageActions),
+        /** Which messages: email (the default), sms, push, or any channel. */
+        channel: Type.Optional(lit(...engagementChannels)),
         count: Type.Optional(EventCount),
         withinDays: Type.Optional(Days),
       }),
@@ -614,12 +649,32 @@ class Checker {
         this.keys(node, path, ["type", "groups"]);
         return;
       }
-      case "message":
-        this.oneOf(node, "action", path, ["received", "opened", "clicked"]);
+      case "message": {
+        this.oneOf(node, "action", path, messageActions);
+        this.oneOf(node, "channel", path, engagementChannels, true);
+        const { action, channel } = node;
+        if (
+          (messageActions as readonly unknown[]).includes(action) &&
+          (channel === "sms" || channel === "push") &&
+          messageEventNames(action as MessageAction, channel).length === 0
+        )
+          this.fail(
+            `${path}/action`,
+            channel === "sms"
+              ? "SMS has no opens: use received or clicked (a tracked link followed)"
+              : "web push has no delivery receipts or links of its own: use opened (the notification clicked)",
+          );
         this.count(node, path);
         this.integer(node, "withinDays", path, 1, 36_500, true);
-        this.keys(node, path, ["type", "action", "count", "withinDays"]);
+        this.keys(node, path, [
+          "type",
+          "action",
+          "channel",
+          "count",
+          "withinDays",
+        ]);
         return;
+      }
       case "consent":
         this.oneOf(node, "channel", path, channels);
         this.oneOf(node, "status", path, listStatuses);

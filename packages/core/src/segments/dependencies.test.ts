@@ -33,9 +33,27 @@ describe("the dependency index", () => {
       "event:Email Link Clicked",
       "event:Product Viewed",
       "orders",
+      "reach:email",
       "segment:seg_a",
       "trait:address",
     ]);
+  });
+
+  it("reads the events of every channel a message condition names", () => {
+    const keys = (condition: SegmentCondition) =>
+      [...dependenciesOf(condition)].sort();
+    assert.deepEqual(
+      keys({ type: "message", action: "clicked", channel: "any" }),
+      ["event:Email Link Clicked", "event:SMS Link Clicked"],
+    );
+    assert.deepEqual(
+      keys({ type: "message", action: "opened", channel: "any" }),
+      ["event:Email Opened", "event:Push Opened"],
+    );
+    assert.deepEqual(
+      keys({ type: "message", action: "opened", channel: "push" }),
+      ["event:Push Opened"],
+    );
   });
 
   it("names what an event changed on a profile", () => {

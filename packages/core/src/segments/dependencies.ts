@@ -2,7 +2,7 @@ import { DomainError } from "../domain-error.ts";
 import { channels } from "../profiles/consent.ts";
 import type { Profile } from "../profiles/profile.ts";
 import {
-  messageEvents,
+  messageEventNames,
   splitPath,
   walkConditions,
   type Attribute,
@@ -76,7 +76,8 @@ export function dependenciesOf(condition: SegmentCondition): Set<ChangeKey> {
         keys.add(eventKey(node.without.event));
         break;
       case "message":
-        keys.add(eventKey(messageEvents[node.action]));
+        for (const name of messageEventNames(node.action, node.channel))
+          keys.add(eventKey(name));
         break;
       case "purchased":
       case "coupon":

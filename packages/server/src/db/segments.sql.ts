@@ -901,24 +901,27 @@ export async function matchingProfiles(
 
 // ---- Merges and personal data ---------------------------------------------------------
 
-/** Removes a merged profile's memberships and timers, recording the exits. */
+/** Removes a merged profile's memberships and timers, recording the exits; returns the segments left. */
 export async function dropProfileMemberships(
   tx: Tx,
   workspaceId: string,
   profileId: string,
   at: Date,
-): Promise<void> {
-  await tx.query(
+): Promise<string[]> {
+  const rows = await tx.query<{ segment_id: string }>(
     `with del as (delete from segment_members where workspace_id = $1 and profile_id = $2
-                  returning segment_id, profile_id)
-     insert into segment_history (workspace_id, segment_id, profile_id, change, cause, at)
-     select $1, segment_id, profile_id, 'exited', 'merge', $3 from del`,
+                  returning segment_id, profile_id),
+          history as (
+            insert into segment_history (workspace_id, segment_id, profile_id, change, cause, at)
+            select $1, segment_id, profile_id, 'exited', 'merge', $3 from del)
+     select segment_id from del order by segment_id`,
     [workspaceId, profileId, at],
   );
   await tx.query(
     "delete from segment_timers where workspace_id = $1 and profile_id = $2",
     [workspaceId, profileId],
   );
+  return rows.map((row) => row.segment_id);
 }
 
 /** Memberships and their history, for a privacy export. */

@@ -30,6 +30,8 @@ import {
   settle,
   startTestHerald,
 } from "../testing/test-server.ts";
+import { trackingUrl } from "../workers/message-delivery.ts";
+import { MessagingSecrets } from "../workers/message-secrets.ts";
 import { verifyTwilioSignature } from "./provider-webhooks.ts";
 
 const basic = (key: string) =>
@@ -872,6 +874,167 @@ describeOnDatabases("delivery API, channels and provider webhooks", (db) => {
         r.headers["x-herald-signature"],
         `v1=${createHmac("sha256", secret).update(`${timestamp}.${r.body}`).digest("hex")}`,
       );
+    }
+  });
+
+  it("counts SMS clicks and push opens in engagement segments, by channel or any", async () => {
+    const { ws, keys } = await start();
+    answer = (r) =>
+      r.path === "/sms"
+        ? { status: 200, body: { id: "gw-7" } }
+        : { status: 201, body: {}, headers: { location: `${fake.url}/m/1` } };
+    await patchSettings(herald, keys.secretKey, {
+      sms: {
+        provider: "http",
+        url: `${fake.url}/sms`,
+        from: "Fern",
+        trackClicks: true,
+      },
+    });
+    const profileId = await identify(herald, keys, "u-engaged", {
+      phone: "+14155550123",
+      sms_consent: true,
+    });
+    const { generateKeyPairSync, randomBytes } = await import("node:crypto");
+    const jwk = generateKeyPairSync("ec", {
+      namedCurve: "prime256v1",
+    }).publicKey.export({ format: "jwk" });
+    const subscribed = await post(
+      "/v1/push/subscriptions",
+      {
+        userId: "u-engaged",
+        subscription: {
+          endpoint: `${fake.url}/push/browser`,
+          keys: {
+            p256dh: Buffer.concat([
+              Buffer.from([4]),
+              Buffer.from(jwk.x ?? "", "base64url"),
+              Buffer.from(jwk.y ?? "", "base64url"),
+            ]).toString("base64url"),
+            auth: randomBytes(16).toString("base64url"),
+          },
+        },
+      },
+      { authorization: basic(keys.writeKey) },
+    );
+    assert.equal(subscribed.status, 201, subscribed.text);
+    const refused = await api(herald, keys.secretKey, "POST", "/api/segments", {
+      name: "Opened a text",
+      definition: { type: "message", action: "opened", channel: "sms" },
+    });
+    assert.equal(refused.status, 400);
+    assert.match(refused.body.error.message, /SMS has no opens/);
+    const definitions = {
+      smsClicked: {
+        type: "message",
+        action: "clicked",
+        channel: "sms",
+        withinDays: 7,
+      },
+      pushOpened: {
+        type: "message",
+        action: "opened",
+        channel: "push",
+        withinDays: 7,
+      },
+      anyClicked: { type: "message", action: "clicked", channel: "any" },
+      anyOpened: { type: "message", action: "opened", channel: "any" },
+      emailClicked: { type: "message", action: "clicked" },
+    };
+    const ids: Record<string, string> = {};
+    for (const [name, definition] of Object.entries(definitions)) {
+      const created = await api(
+        herald,
+        keys.secretKey,
+        "POST",
+        "/api/segments",
+        {
+          name,
+          definition,
+        },
+      );
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      ids[name] = created.body.id as string;
+    }
+    await settle(herald);
+
+    const sms = await queueMessage(herald, {
+      workspaceId: ws.id,
+      profileId,
+      channel: "sms",
+      idempotencyKey: "sale-sms",
+      content: { text: "Spring sale: https://fern.example/sale." },
+    });
+    const push = await queueMessage(herald, {
+      workspaceId: ws.id,
+      profileId,
+      channel: "push",
+      idempotencyKey: "sale-push",
+      content: {
+        title: "Spring sale",
+        body: "20% off",
+        url: "https://fern.example/new",
+      },
+    });
+    await herald.sender.drain(ws.id);
+    const text = (
+      JSON.parse(
+        fake.requests.find((r) => r.path === "/sms")?.body ?? "{}",
+      ) as { text: string }
+    ).text;
+    const smsLink = /(https?:\/\/\S+\/t\/c\/\S+?)\.$/.exec(text)?.[1];
+    assert.ok(smsLink, `a tracked link in ${text}`);
+    // The link the notification opens (its payload is encrypted for the browser).
+    const secrets = new MessagingSecrets(db(), clock);
+    await secrets.load(ws.id);
+    const pushLink = trackingUrl(
+      { publicUrl: herald.url, secrets },
+      { workspace_id: ws.id, id: push },
+      "c",
+    );
+
+    clock.advance(ms.minute);
+    for (const [link, target] of [
+      [smsLink, "https://fern.example/sale"],
+      [pushLink, "https://fern.example/new"],
+    ] as const) {
+      const followed = await fetch(local(herald, link), { redirect: "manual" });
+      assert.equal(followed.status, 302);
+      assert.match(
+        followed.headers.get("location") ?? "",
+        new RegExp(`^${target}`),
+      );
+    }
+    await settle(herald);
+    assert.equal(
+      (await getMessage(herald, keys.secretKey, sms)).status,
+      "clicked",
+    );
+
+    for (const [name, expected] of [
+      ["smsClicked", 1],
+      ["pushOpened", 1],
+      ["anyClicked", 1],
+      ["anyOpened", 1],
+      ["emailClicked", 0],
+    ] as const) {
+      const segment = await api(
+        herald,
+        keys.secretKey,
+        "GET",
+        `/api/segments/${ids[name]}`,
+      );
+      assert.equal(segment.body.memberCount, expected, `${name}: live members`);
+      const preview = await api(
+        herald,
+        keys.secretKey,
+        "POST",
+        "/api/segments/preview",
+        {
+          definition: definitions[name],
+        },
+      );
+      assert.equal(preview.body.count, expected, `${name}: bulk count`);
     }
   });
 });

@@ -706,4 +706,158 @@ describeOnDatabases("segments API", (db) => {
       await bot.close();
     }
   });
+
+  it("when profiles merge, records the absorbed profile's exits and the survivor's entries, and starts the survivor's flows", async () => {
+    const ws = await createTestWorkspace(db(), clock);
+    const segment = async (name: string, definition: unknown) => {
+      const created = await api(herald, ws.secretKey, "POST", "/api/segments", {
+        name,
+        definition,
+      });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      return created.body.id as string;
+    };
+    const browsers = await segment("Viewed shoes", {
+      type: "event",
+      event: "Product Viewed",
+      where: [{ property: "category", op: "equals", value: "shoes" }],
+    });
+    const anonymous = await segment("No email yet", {
+      type: "attribute",
+      attribute: "email",
+      op: "not_exists",
+    });
+    const pro = await segment("Pro plan", {
+      type: "trait",
+      trait: "plan",
+      op: "equals",
+      value: "pro",
+    });
+    const flow = await api(herald, ws.secretKey, "POST", "/api/flows", {
+      name: "Shoe browsers",
+      trigger: { type: "segment_entered", segmentId: browsers },
+      start: "done",
+      nodes: { done: { type: "exit" } },
+    });
+    assert.equal(flow.status, 201, JSON.stringify(flow.body));
+    const published = await api(
+      herald,
+      ws.secretKey,
+      "POST",
+      `/api/flows/${flow.body.id}/publish`,
+    );
+    assert.equal(published.status, 200, JSON.stringify(published.body));
+    await settle(ws);
+
+    // Two profiles in different segments: a visitor who browsed shoes, a pro customer.
+    await send(ws, [
+      {
+        type: "track",
+        anonymousId: "browser-1",
+        event: "Product Viewed",
+        properties: { category: "shoes" },
+      },
+      {
+        type: "identify",
+        userId: "kim",
+        traits: { plan: "pro", email: "kim@shop.test" },
+      },
+    ]);
+    const [visitor] = (
+      await api(
+        herald,
+        ws.secretKey,
+        "GET",
+        "/api/profiles?anonymousId=browser-1",
+      )
+    ).body.items as { id: string }[];
+    assert.ok(visitor);
+    const kim = await profileId(ws, "kim");
+    assert.notEqual(visitor.id, kim);
+    const runsFor = async (profile: string) =>
+      (
+        await db().query<{ n: number }>(
+          "select count(*)::int as n from flow_runs where workspace_id = $1 and flow_id = $2 and profile_id = $3",
+          [ws.id, flow.body.id, profile],
+        )
+      )[0]?.n;
+    assert.equal(await runsFor(visitor.id), 1);
+
+    clock.advance(60_000);
+    // The visitor logs in: the two profiles are one shopper.
+    await send(ws, [
+      { type: "identify", userId: "kim", anonymousId: "browser-1" },
+    ]);
+    // The known customer survives; the visitor's profile is absorbed into it.
+    assert.equal(
+      (
+        await api(
+          herald,
+          ws.secretKey,
+          "GET",
+          "/api/profiles?anonymousId=browser-1",
+        )
+      ).body.items[0]?.id,
+      kim,
+    );
+    const who = (id: string) =>
+      id === kim ? "kim" : id === visitor.id ? "visitor" : id;
+    const historyOf = async (segmentId: string) =>
+      (
+        (
+          await api(
+            herald,
+            ws.secretKey,
+            "GET",
+            `/api/segments/${segmentId}/history`,
+          )
+        ).body.items as { profileId: string; change: string; cause: string }[]
+      )
+        .map((h) => `${who(h.profileId)} ${h.change} ${h.cause}`)
+        .sort();
+    const events = async (name: string) =>
+      (await heraldEvents(ws, name))
+        .map(
+          (e) =>
+            `${String(e.properties.segment_name)}${e.silent ? " (silent)" : ""}`,
+        )
+        .sort();
+
+    // The shopper is in both segments now, as the survivor.
+    for (const id of [browsers, pro])
+      assert.deepEqual(
+        (await segmentMembers(herald, ws.secretKey, id)).map(
+          (m) => m.profileId,
+        ),
+        [kim],
+      );
+    assert.deepEqual(await segmentMembers(herald, ws.secretKey, anonymous), []);
+    assert.deepEqual(await historyOf(browsers), [
+      "kim entered event",
+      "visitor entered event",
+      "visitor exited merge",
+    ]);
+    assert.deepEqual(await historyOf(anonymous), [
+      "visitor entered event",
+      "visitor exited merge",
+    ]);
+    // Each ended membership is an exit: a real one where the shopper left the segment (the
+    // visitor has an email now), a silent one where it goes on in the survivor, so that no
+    // "left the segment" flow fires for a shopper still in it.
+    assert.deepEqual(await events("Segment Exited"), [
+      "No email yet",
+      "Viewed shoes (silent)",
+    ]);
+    assert.deepEqual(await events("Segment Entered"), [
+      "No email yet",
+      "Pro plan",
+      "Viewed shoes",
+      "Viewed shoes",
+    ]);
+    assert.equal(
+      await runsFor(kim),
+      1,
+      "the flow on entering Viewed shoes starts for the survivor",
+    );
+  });
 });

@@ -99,6 +99,34 @@ export async function prepareMessage(
         `template ${row.template_id} renders ${content.channel}, not ${row.channel}`,
       );
   }
+  if (content.channel === "sms" && settings.sms?.trackClicks === true) {
+    // Links in a text become tracked redirects, so that a click is `SMS Link Clicked`.
+    const links: string[] = [];
+    const text = content.text.replace(/https?:\/\/[^\s<>"]+/gi, (found) => {
+      // Sentence punctuation after a link is not part of it.
+      const url = found.replace(/[.,!?;:)\]]+$/, "");
+      const index = links.push(url) - 1;
+      return trackingUrl(deps, row, "c", index) + found.slice(url.length);
+    });
+    return {
+      content: { ...content, text },
+      headers: {},
+      links,
+      templateVersion,
+    };
+  }
+  if (
+    content.channel === "push" &&
+    content.url &&
+    settings.push?.trackClicks !== false
+  )
+    // The notification opens through a tracked redirect: a click is `Push Opened`.
+    return {
+      content: { ...content, url: trackingUrl(deps, row, "c", 0) },
+      headers: {},
+      links: [content.url],
+      templateVersion,
+    };
   if (content.channel !== "email")
     return { content, headers: {}, links: [], templateVersion };
 

@@ -8,7 +8,7 @@ import {
   type EnqueueRequest,
   type Message,
 } from "@herald/core/messages/ledger";
-import { emailEventName } from "@herald/core/messages/tracking";
+import { messageEventName } from "@herald/core/messages/tracking";
 import type { Channel, ConsentStatus } from "@herald/core/profiles/consent";
 import type { Tx } from "../db/database.ts";
 import { getList, setListStatus } from "../db/lists.sql.ts";
@@ -214,7 +214,7 @@ export async function recordMessageNews(
     );
     row.status = status;
   }
-  const name = emailEventName(news, row.channel);
+  const name = messageEventName(news, row.channel);
   if (name) {
     const unique =
       news === "opened" || news === "clicked" ? uuidv7(at) : row.id;

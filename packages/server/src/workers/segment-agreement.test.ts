@@ -279,11 +279,26 @@ function leaf(now: Date, segmentIds: string[]): fc.Arbitrary<SegmentCondition> {
       .map((groups) => ({ type: "rfm", groups })),
     fc
       .record({
-        action: fc.constantFrom("opened" as const),
+        action: fc.constantFrom("opened" as const, "clicked" as const),
+        channel: fc.constantFrom(
+          undefined,
+          "email" as const,
+          "sms" as const,
+          "push" as const,
+          "any" as const,
+        ),
         count,
         withinDays: window,
       })
-      .map((c) => clean({ type: "message" as const, ...c })),
+      .map((c) =>
+        clean({
+          type: "message" as const,
+          ...c,
+          // SMS has no opens, push no links besides the notification.
+          ...(c.channel === "sms" ? { action: "clicked" as const } : {}),
+          ...(c.channel === "push" ? { action: "opened" as const } : {}),
+        }),
+      ),
     fc
       .record({
         channel: fc.constantFrom("email" as const, "sms" as const),
@@ -504,13 +519,24 @@ const event = fc.oneof(
       ago: 0,
       properties: { order_id: e.order },
     })),
-  fc.record({ who, ago }).map((e) => ({
-    type: "track",
-    event: "Email Opened",
-    ...e.who,
-    ago: e.ago,
-    properties: {},
-  })),
+  fc
+    .record({
+      who,
+      ago,
+      event: fc.constantFrom(
+        "Email Opened",
+        "Email Link Clicked",
+        "SMS Link Clicked",
+        "Push Opened",
+      ),
+    })
+    .map((e) => ({
+      type: "track",
+      event: e.event,
+      ...e.who,
+      ago: e.ago,
+      properties: {},
+    })),
   fc
     .record({
       userId: fc.constantFrom(...users),

@@ -33,6 +33,8 @@ import {
   dropProfileMemberships,
   eraseSegmentData,
   exportSegmentData,
+  membershipFacts,
+  type MembershipChange,
 } from "../db/segments.sql.ts";
 import {
   deleteTags,
@@ -52,7 +54,9 @@ import { appendProfileEvents } from "./ingest-writer.ts";
 import {
   CatalogCache,
   evaluateProfiles,
+  recordMembershipEvents,
   type ProfileChange,
+  type SegmentSet,
 } from "./segment-evaluator.ts";
 
 /**
@@ -71,6 +75,8 @@ export class SegmentHandler implements EventHandler {
   readonly #catalog = new CatalogCache();
   /** Merge survivors of the transaction in progress, to evaluate in full. */
   readonly #survivors = new WeakMap<Tx, Map<string, Set<string>>>();
+  /** Memberships the merged-away profiles of the transaction in progress lost. */
+  readonly #absorbed = new WeakMap<Tx, Map<string, Absorbed[]>>();
 
   async handle(
     tx: Tx,
@@ -203,11 +209,70 @@ export class SegmentHandler implements EventHandler {
       cause: "event",
       profiles: context.profiles,
     });
+    await this.#recordAbsorbedExits(tx, workspaceId, catalog.segments, now);
+  }
+
+  /**
+   * Records `Segment Exited` for the memberships merged-away profiles lost, once their
+   * survivors are evaluated: silent where the survivor is in the segment (the shopper did
+   * not leave it, so no "left" flow fires), like any other exit where it is not.
+   */
+  async #recordAbsorbedExits(
+    tx: Tx,
+    workspaceId: string,
+    segments: SegmentSet,
+    now: Date,
+  ): Promise<void> {
+    const absorbed = this.#absorbed.get(tx)?.get(workspaceId) ?? [];
+    this.#absorbed.get(tx)?.delete(workspaceId);
+    if (absorbed.length === 0) return;
+    const survivors = [...new Set(absorbed.map((a) => a.survivorId))];
+    const stillIn = new Set(
+      (await membershipFacts(tx, workspaceId, survivors))
+        .filter((row) => row.kind === "segment")
+        .map((row) => `${row.profile_id}\u0000${row.key}`),
+    );
+    const loud: MembershipChange[] = [];
+    const quiet: MembershipChange[] = [];
+    for (const { mergedId, survivorId, segmentIds } of absorbed)
+      for (const segmentId of segmentIds)
+        (stillIn.has(`${survivorId}\u0000${segmentId}`) ? quiet : loud).push({
+          segmentId,
+          profileId: mergedId,
+          change: "exited",
+        });
+    // The silent flag goes per profile: one call for each kind.
+    await recordMembershipEvents(
+      tx,
+      workspaceId,
+      loud,
+      segments,
+      now,
+      () => false,
+    );
+    await recordMembershipEvents(
+      tx,
+      workspaceId,
+      quiet,
+      segments,
+      now,
+      () => true,
+    );
   }
 
   async merge(tx: Tx, merge: MergeInfo, now: Date): Promise<void> {
     const { workspaceId, survivorId, mergedId } = merge;
-    await dropProfileMemberships(tx, workspaceId, mergedId, now);
+    const left = await dropProfileMemberships(tx, workspaceId, mergedId, now);
+    let absorbedBy = this.#absorbed.get(tx);
+    if (!absorbedBy)
+      this.#absorbed.set(tx, (absorbedBy = new Map<string, Absorbed[]>()));
+    const absorbed = absorbedBy.get(workspaceId) ?? [];
+    // A survivor merged away in turn hands its absorbed profiles to the new survivor.
+    for (const entry of absorbed)
+      if (entry.survivorId === mergedId) entry.survivorId = survivorId;
+    if (left.length > 0)
+      absorbed.push({ mergedId, survivorId, segmentIds: left });
+    absorbedBy.set(workspaceId, absorbed);
     await mergeTags(tx, workspaceId, mergedId, survivorId);
     await mergeListMembers(tx, workspaceId, mergedId, survivorId);
     await moveScorePoints(tx, workspaceId, mergedId, survivorId);
@@ -220,6 +285,13 @@ export class SegmentHandler implements EventHandler {
     survivors.add(survivorId);
     byWorkspace.set(workspaceId, survivors);
   }
+}
+
+/** The segments a merged-away profile left, and the profile that absorbed it. */
+interface Absorbed {
+  mergedId: string;
+  survivorId: string;
+  segmentIds: string[];
 }
 
 /** Records `Score Threshold Reached` for every threshold a total rose to. */
