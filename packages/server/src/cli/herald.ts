@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import readline from "node:readline/promises";
 import YAML from "yaml";
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { systemClock } from "@herald/core/clock";
@@ -457,16 +458,48 @@ flows
   .argument("<name>", "the library flow (herald flows library lists them)")
   .option("--workspace <id>", "workspace id (needed when there are several)")
   .option("--publish", "make it live at once")
+  .option(
+    "--store-name <name>",
+    "set the store's name, which the flow's messages show (setting storeName)",
+  )
+  .option(
+    "--store-url <url>",
+    "set the store's address, where the messages' links lead (setting storeUrl)",
+  )
   .option("--json", "print JSON")
   .action(
     async (
       name: string,
-      options: { workspace?: string; publish?: boolean; json?: boolean },
+      options: {
+        workspace?: string;
+        publish?: boolean;
+        storeName?: string;
+        storeUrl?: string;
+        json?: boolean;
+      },
     ) => {
+      const workspaceId = options.workspace
+        ? { workspaceId: options.workspace }
+        : {};
+      const settings: Record<string, string> = {
+        ...(options.storeName ? { storeName: options.storeName } : {}),
+        ...(options.storeUrl ? { storeUrl: options.storeUrl } : {}),
+      };
+      if (process.stdin.isTTY && process.stdout.isTTY) {
+        const missing = (await operate("flows.missing-settings", {
+          name,
+          ...workspaceId,
+        })) as ("storeName" | "storeUrl")[];
+        Object.assign(
+          settings,
+          await askStoreSettings(missing.filter((key) => !settings[key])),
+        );
+      }
       const installed = (await operate("flows.install", {
         name,
         publish: options.publish ?? false,
-        ...(options.workspace ? { workspaceId: options.workspace } : {}),
+        ...workspaceId,
+        ...(Object.keys(settings).length > 0 ? { settings } : {}),
       })) as { id: string; name: string; status: string; templates: number };
       print(
         options.json ?? false,
@@ -529,6 +562,31 @@ flows
       );
     },
   );
+
+/** Asks on the terminal for the store settings a library flow needs. */
+async function askStoreSettings(
+  keys: ("storeName" | "storeUrl")[],
+): Promise<Record<string, string>> {
+  if (keys.length === 0) return {};
+  const questions = {
+    storeName: "Your store's name (emails show it): ",
+    storeUrl: "Your store's address, https://… (emails link to it): ",
+  };
+  const terminal = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+  });
+  try {
+    const answers: Record<string, string> = {};
+    for (const key of keys) {
+      const answer = (await terminal.question(questions[key])).trim();
+      if (answer) answers[key] = answer;
+    }
+    return answers;
+  } finally {
+    terminal.close();
+  }
+}
 
 /** Runs the CLI; prints errors with what to do next and exits non-zero. */
 export async function main(argv: string[]): Promise<void> {

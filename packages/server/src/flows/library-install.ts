@@ -6,6 +6,7 @@ import { insertPool } from "../db/coupons.sql.ts";
 import type { Database } from "../db/database.ts";
 import { listFlows, type FlowRecord } from "../db/flows.sql.ts";
 import { insertSegment } from "../db/segments.sql.ts";
+import { getSettings } from "../db/settings.sql.ts";
 import { createTemplate } from "../templates/template-service.ts";
 import { createFlow, publishFlow } from "./flow-service.ts";
 import { libraryFlows } from "./library.ts";
@@ -39,6 +40,39 @@ export function listLibrary(): {
   }));
 }
 
+/** The store settings library messages use: the header names the store and links to it. */
+export type StoreSetting = "storeName" | "storeUrl";
+
+function libraryEntry(name: string) {
+  const entry = libraryFlows.find((flow) => flow.name === name);
+  if (!entry)
+    throw new DomainError(
+      "not_found",
+      `no library flow ${name}; the library has: ${libraryFlows.map((f) => f.name).join(", ")}`,
+    );
+  return entry;
+}
+
+/**
+ * The store settings the library flow `name` needs and the workspace does not have: its
+ * messages would otherwise carry links that lead nowhere.
+ */
+export async function missingStoreSettings(
+  db: Database,
+  workspaceId: string,
+  name: string,
+): Promise<StoreSetting[]> {
+  const text = JSON.stringify(
+    libraryEntry(name).templates.map((key) => libraryTemplates[key]),
+  );
+  const header = text.includes('include \\"header\\"');
+  const needed: StoreSetting[] = [];
+  if (header || text.includes("store.name")) needed.push("storeName");
+  if (header || text.includes("store.url")) needed.push("storeUrl");
+  const settings = (await getSettings(db, workspaceId)) ?? {};
+  return needed.filter((key) => !settings[key]);
+}
+
 /** Installs the library flow `name`; see the module comment. */
 export async function installFlow(
   db: Database,
@@ -47,11 +81,22 @@ export async function installFlow(
   name: string,
   options: { publish?: boolean } = {},
 ): Promise<Installed> {
-  const entry = libraryFlows.find((flow) => flow.name === name);
-  if (!entry) {
+  const entry = libraryEntry(name);
+  const missing = await missingStoreSettings(db, workspaceId, name);
+  if (missing.length > 0) {
+    const example = { storeName: "Acme", storeUrl: "https://acme.example" };
+    const flags = missing
+      .map((key) => (key === "storeName" ? "--store-name" : "--store-url"))
+      .join(" … ");
     throw new DomainError(
-      "not_found",
-      `no library flow ${name}; the library has: ${libraryFlows.map((f) => f.name).join(", ")}`,
+      "invalid",
+      `${entry.title} needs the setting${missing.length > 1 ? "s" : ""} ${missing.join(" and ")}: its messages name your store and link to it. ` +
+        `Set ${missing.length > 1 ? "them" : "it"} first with PATCH /api/workspace/settings ${JSON.stringify(Object.fromEntries(missing.map((key) => [key, example[key]])))}, ` +
+        `or install with herald flows install ${name} ${flags} …`,
+      missing.map((key) => ({
+        path: `/settings/${key}`,
+        message: "required by library flows",
+      })),
     );
   }
   const existing = (await listFlows(db, workspaceId)).find(
