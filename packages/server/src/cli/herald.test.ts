@@ -31,6 +31,11 @@ describe("herald on the embedded database", () => {
         secretKey,
         "the first start prints the new workspace's secret key",
       );
+      assert.match(
+        first.stdout(),
+        /Consent arrives[\s\S]+email_consent trait[\s\S]+unless_unsubscribed/,
+        "and how marketing consent arrives",
+      );
       assert.equal((await getJson(`${first.url}/health`)).body.status, "ok");
 
       const second = await runHeraldAsync(dir, ["start"]);
@@ -222,6 +227,10 @@ describe("herald on the embedded database", () => {
     ]);
     assert.equal(installed.status, 0, installed.stderr);
     assert.match(installed.stdout, /^installed .+ \(draft, \d+ templates\)/);
+    assert.match(
+      installed.stderr,
+      /^warning: no profile has email marketing consent yet.+email_consent trait/m,
+    );
   });
 
   it("says what to do when asked for a role that needs PostgreSQL, or given a bad setting", () => {

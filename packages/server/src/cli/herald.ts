@@ -186,6 +186,11 @@ program
           `  write key   ${w.writeKey}   send events: POST /v1/track, /v1/identify, ... (Basic auth or "writeKey")`,
           `  secret key  ${w.secretKey}   admin API: Authorization: Bearer <secret key>`,
           "",
+          "Marketing goes only to people who said yes (the marketingConsent setting is explicit). Consent arrives",
+          '  as the email_consent trait ("subscribed") on identify, from Shopify\'s email_marketing_consent, from forms',
+          "  and list sign-ups. marketingConsent unless_unsubscribed also sends to people never asked. GET /api/outbox",
+          "  shows every skipped message with its reason.",
+          "",
         ].join("\n") + "\n",
       );
     }
@@ -500,7 +505,15 @@ flows
         publish: options.publish ?? false,
         ...workspaceId,
         ...(Object.keys(settings).length > 0 ? { settings } : {}),
-      })) as { id: string; name: string; status: string; templates: number };
+      })) as {
+        id: string;
+        name: string;
+        status: string;
+        templates: number;
+        warnings: string[];
+      };
+      for (const warning of installed.warnings)
+        process.stderr.write(`warning: ${warning}\n`);
       print(
         options.json ?? false,
         installed,

@@ -196,6 +196,7 @@ const operations: Record<string, Operation> = {
       templates: Object.keys(installed.templates).length,
       pools: installed.pools,
       segments: Object.values(installed.segments),
+      warnings: installed.warnings,
     };
   },
 

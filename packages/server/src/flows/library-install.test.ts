@@ -5,6 +5,7 @@ import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
   createTestWorkspace,
+  settle,
   startTestHerald,
 } from "../testing/test-server.ts";
 import { libraryFlows } from "./library.ts";
@@ -65,6 +66,71 @@ describeOnDatabases("installing library flows", (db) => {
     assert.equal(preview.status, 200, JSON.stringify(preview.body));
     assert.match(preview.body.content.html, />\s*Acme\s*</);
     assert.doesNotMatch(preview.body.content.html, /href="#?"/);
+  });
+
+  it("warns at install when no profile has marketing consent for the flow's channels, and says how consent arrives", async () => {
+    const store = { storeName: "Acme", storeUrl: "https://acme.example" };
+    const install = async (ws: { secretKey: string }, name: string) => {
+      const installed = await api(
+        herald,
+        ws.secretKey,
+        "POST",
+        `/api/flows/library/${name}`,
+      );
+      assert.equal(installed.status, 201, JSON.stringify(installed.body));
+      return installed.body.warnings as string[];
+    };
+
+    const fresh = await createTestWorkspace(db());
+    await api(
+      herald,
+      fresh.secretKey,
+      "PATCH",
+      "/api/workspace/settings",
+      store,
+    );
+    const [warning, ...others] = await install(fresh, "welcome");
+    assert.deepEqual(others, []);
+    assert.match(
+      warning ?? "",
+      /^no profile has email marketing consent yet, so this flow's email messages will be skipped/,
+    );
+    assert.match(warning ?? "", /email_consent trait/);
+    assert.match(warning ?? "", /email_marketing_consent/);
+    assert.match(warning ?? "", /unless_unsubscribed/);
+    assert.deepEqual(
+      await install(fresh, "order-confirmation"),
+      [],
+      "transactional messages need no consent",
+    );
+
+    const consenting = await createTestWorkspace(db());
+    await api(
+      herald,
+      consenting.secretKey,
+      "PATCH",
+      "/api/workspace/settings",
+      store,
+    );
+    const identified = await fetch(`${herald.url}/v1/identify`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        writeKey: consenting.writeKey,
+        userId: "ana",
+        traits: { email: "ana@example.com", email_consent: "subscribed" },
+      }),
+    });
+    assert.equal(identified.status, 200);
+    await settle(herald);
+    assert.deepEqual(await install(consenting, "welcome"), []);
+
+    const open = await createTestWorkspace(db());
+    await api(herald, open.secretKey, "PATCH", "/api/workspace/settings", {
+      ...store,
+      marketingConsent: "unless_unsubscribed",
+    });
+    assert.deepEqual(await install(open, "welcome"), []);
   });
 
   it("renders every library template with the store's real address and no link to nowhere", async () => {

@@ -6,7 +6,9 @@ import { insertPool } from "../db/coupons.sql.ts";
 import type { Database } from "../db/database.ts";
 import { listFlows, type FlowRecord } from "../db/flows.sql.ts";
 import { insertSegment } from "../db/segments.sql.ts";
+import { channelsWithConsent } from "../db/profiles.sql.ts";
 import { getSettings } from "../db/settings.sql.ts";
+import type { FlowDefinition } from "@herald/core/flows/definition";
 import { createTemplate } from "../templates/template-service.ts";
 import { createFlow, publishFlow } from "./flow-service.ts";
 import { libraryFlows } from "./library.ts";
@@ -25,6 +27,8 @@ export interface Installed {
   templates: Record<string, string>;
   segments: Record<string, string>;
   pools: string[];
+  /** What will stop the flow's messages, said with what to do (no consent on record yet). */
+  warnings: string[];
 }
 
 /** The library's flows, for listings. */
@@ -168,5 +172,43 @@ export async function installFlow(
   const version = options.publish
     ? (await publishFlow(db, clock, workspaceId, flow.id)).version
     : null;
-  return { flow, version, templates, segments, pools };
+  const warnings = await consentWarnings(db, workspaceId, definition);
+  return { flow, version, templates, segments, pools, warnings };
+}
+
+/**
+ * Under explicit consent (the default) marketing goes only to people who subscribed: a
+ * flow installed before any consent has arrived would skip every message, so say so.
+ */
+async function consentWarnings(
+  db: Database,
+  workspaceId: string,
+  definition: FlowDefinition,
+): Promise<string[]> {
+  const settings = (await getSettings(db, workspaceId)) ?? {};
+  if (settings.marketingConsent === "unless_unsubscribed") return [];
+  const channels = [
+    ...new Set(
+      Object.values(definition.nodes).flatMap((node) =>
+        node.type === "send" &&
+        !node.transactional &&
+        node.channel !== "webhook"
+          ? [node.channel]
+          : [],
+      ),
+    ),
+  ];
+  if (channels.length === 0) return [];
+  const consenting = await channelsWithConsent(db, workspaceId, channels);
+  return channels
+    .filter((channel) => !consenting.includes(channel))
+    .map(
+      (channel) =>
+        `no profile has ${channel} marketing consent yet, so this flow's ${channel} messages will be skipped (GET /api/outbox shows them with the reason). ` +
+        `Consent arrives as the ${channel}_consent trait ("subscribed") on identify` +
+        (channel === "email"
+          ? ", from Shopify's email_marketing_consent, a form or a list sign-up"
+          : ", a form or a list sign-up") +
+        `; or set marketingConsent to unless_unsubscribed to also send to people never asked`,
+    );
 }
