@@ -111,7 +111,10 @@ export function decide(input: PolicyInput): Decision {
         `${channel} subscription not confirmed yet (double opt-in pending)`,
       );
     if (consent !== "subscribed" && input.consentMode === "explicit")
-      return skip("consent", `no ${channel} marketing consent on record`);
+      return skip(
+        "consent",
+        `no ${channel} marketing consent on record: consent arrives as the ${channel}_consent trait ("subscribed") on identify, Shopify's email_marketing_consent, a form or a list sign-up; or set marketingConsent to unless_unsubscribed to also send to people never asked`,
+      );
     if (input.pausedUntil && input.pausedUntil > input.now)
       return skip(
         "consent",

@@ -1,4 +1,5 @@
 import Type from "typebox";
+import { DomainError } from "../domain-error.ts";
 import { messagingSettingsProperties } from "../messages/settings.ts";
 
 /**
@@ -28,8 +29,21 @@ export const WorkspaceSettings = Type.Object(
         description: "BCP 47 locale of the store, such as en-US",
       }),
     ),
-    storeName: Type.Optional(Type.String({ maxLength: 200 })),
-    storeUrl: Type.Optional(Type.String({ pattern: "^https?://" })),
+    storeName: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          "The store's name, as emails and pages show it (library flows need it)",
+      }),
+    ),
+    storeUrl: Type.Optional(
+      Type.String({
+        pattern: "^https?://",
+        description:
+          "The store's address, https://…: the buttons and links of library emails lead there (library flows need it)",
+      }),
+    ),
     teamEmail: Type.Optional(
       Type.String({
         pattern: "^[^\\s@]+@[^\\s@]+$",
@@ -39,6 +53,31 @@ export const WorkspaceSettings = Type.Object(
     ),
     ...messagingSettingsProperties,
   },
-  { additionalProperties: true },
+  { additionalProperties: false },
 );
 export type WorkspaceSettings = Type.Static<typeof WorkspaceSettings>;
+
+/** The names of the settings a workspace can have. */
+export const settingNames = Object.keys(WorkspaceSettings.properties);
+
+/**
+ * Refuses a change that names a setting that does not exist (a typo would otherwise be
+ * stored and silently do nothing), listing the ones that do.
+ */
+export function refuseUnknownSettings(
+  change: Record<string, unknown>,
+  path: string,
+): void {
+  const unknown = Object.keys(change).filter(
+    (key) => !settingNames.includes(key),
+  );
+  if (unknown.length === 0) return;
+  throw new DomainError(
+    "invalid",
+    `unknown setting${unknown.length > 1 ? "s" : ""} ${unknown.join(", ")}; the settings are: ${settingNames.join(", ")}`,
+    unknown.map((key) => ({
+      path: `${path}/${key}`,
+      message: "not a setting",
+    })),
+  );
+}

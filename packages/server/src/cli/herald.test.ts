@@ -31,6 +31,11 @@ describe("herald on the embedded database", () => {
         secretKey,
         "the first start prints the new workspace's secret key",
       );
+      assert.match(
+        first.stdout(),
+        /Consent arrives[\s\S]+email_consent trait[\s\S]+unless_unsubscribed/,
+        "and how marketing consent arrives",
+      );
       assert.equal((await getJson(`${first.url}/health`)).body.status, "ok");
 
       const second = await runHeraldAsync(dir, ["start"]);
@@ -243,7 +248,7 @@ describe("herald on the embedded database", () => {
     assert.equal(fs.existsSync(path.join(dir, "herald.lock")), false);
   });
 
-  it("runs as npx herald from a checkout, prints its version, and needs no --workspace for keys when there is one", async () => {
+  it("runs as npx herald, prints its version, needs no --workspace with one workspace, and takes the settings a library flow needs", async () => {
     const dir = await tempDataDir();
     const root = fileURLToPath(new URL("../../../..", import.meta.url));
     // What `npx herald` runs in a checkout: the workspace's bin, linked by npm install.
@@ -264,6 +269,26 @@ describe("herald on the embedded database", () => {
     assert.equal(keys.status, 0, keys.stderr);
     assert.match(keys.stdout, /^\S+\s+secret\s/m);
     assert.match(keys.stdout, /^\S+\s+write\s/m);
+
+    const refused = runHerald(dir, ["flows", "install", "welcome"]);
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /needs the settings storeName and storeUrl/);
+    assert.match(refused.stderr, /--store-name … --store-url/);
+    const installed = runHerald(dir, [
+      "flows",
+      "install",
+      "welcome",
+      "--store-name",
+      "Solo",
+      "--store-url",
+      "https://solo.example",
+    ]);
+    assert.equal(installed.status, 0, installed.stderr);
+    assert.match(installed.stdout, /^installed .+ \(draft, \d+ templates\)/);
+    assert.match(
+      installed.stderr,
+      /^warning: no profile has email marketing consent yet.+email_consent trait/m,
+    );
   });
 
   it("says what to do when asked for a role that needs PostgreSQL, or given a bad setting", () => {

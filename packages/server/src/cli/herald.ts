@@ -1,5 +1,6 @@
 import fs from "node:fs";
 import path from "node:path";
+import readline from "node:readline/promises";
 import YAML from "yaml";
 import { Argument, Command, InvalidArgumentError, Option } from "commander";
 import { systemClock } from "@herald/core/clock";
@@ -184,6 +185,11 @@ program
           `Herald created your first workspace, "${w.name}" (${w.id}). Its keys are shown only this once:`,
           `  write key   ${w.writeKey}   send events: POST /v1/track, /v1/identify, ... (Basic auth or "writeKey")`,
           `  secret key  ${w.secretKey}   admin API: Authorization: Bearer <secret key>`,
+          "",
+          "Marketing goes only to people who said yes (the marketingConsent setting is explicit). Consent arrives",
+          '  as the email_consent trait ("subscribed") on identify, from Shopify\'s email_marketing_consent, from forms',
+          "  and list sign-ups. marketingConsent unless_unsubscribed also sends to people never asked. GET /api/outbox",
+          "  shows every skipped message with its reason.",
           "",
         ].join("\n") + "\n",
       );
@@ -457,17 +463,57 @@ flows
   .argument("<name>", "the library flow (herald flows library lists them)")
   .option("--workspace <id>", "workspace id (needed when there are several)")
   .option("--publish", "make it live at once")
+  .option(
+    "--store-name <name>",
+    "set the store's name, which the flow's messages show (setting storeName)",
+  )
+  .option(
+    "--store-url <url>",
+    "set the store's address, where the messages' links lead (setting storeUrl)",
+  )
   .option("--json", "print JSON")
   .action(
     async (
       name: string,
-      options: { workspace?: string; publish?: boolean; json?: boolean },
+      options: {
+        workspace?: string;
+        publish?: boolean;
+        storeName?: string;
+        storeUrl?: string;
+        json?: boolean;
+      },
     ) => {
+      const workspaceId = options.workspace
+        ? { workspaceId: options.workspace }
+        : {};
+      const settings: Record<string, string> = {
+        ...(options.storeName ? { storeName: options.storeName } : {}),
+        ...(options.storeUrl ? { storeUrl: options.storeUrl } : {}),
+      };
+      if (process.stdin.isTTY && process.stdout.isTTY) {
+        const missing = (await operate("flows.missing-settings", {
+          name,
+          ...workspaceId,
+        })) as ("storeName" | "storeUrl")[];
+        Object.assign(
+          settings,
+          await askStoreSettings(missing.filter((key) => !settings[key])),
+        );
+      }
       const installed = (await operate("flows.install", {
         name,
         publish: options.publish ?? false,
-        ...(options.workspace ? { workspaceId: options.workspace } : {}),
-      })) as { id: string; name: string; status: string; templates: number };
+        ...workspaceId,
+        ...(Object.keys(settings).length > 0 ? { settings } : {}),
+      })) as {
+        id: string;
+        name: string;
+        status: string;
+        templates: number;
+        warnings: string[];
+      };
+      for (const warning of installed.warnings)
+        process.stderr.write(`warning: ${warning}\n`);
       print(
         options.json ?? false,
         installed,
@@ -529,6 +575,31 @@ flows
       );
     },
   );
+
+/** Asks on the terminal for the store settings a library flow needs. */
+async function askStoreSettings(
+  keys: ("storeName" | "storeUrl")[],
+): Promise<Record<string, string>> {
+  if (keys.length === 0) return {};
+  const questions = {
+    storeName: "Your store's name (emails show it): ",
+    storeUrl: "Your store's address, https://… (emails link to it): ",
+  };
+  const terminal = readline.createInterface({
+    input: process.stdin,
+    output: process.stdout,
+  });
+  try {
+    const answers: Record<string, string> = {};
+    for (const key of keys) {
+      const answer = (await terminal.question(questions[key])).trim();
+      if (answer) answers[key] = answer;
+    }
+    return answers;
+  } finally {
+    terminal.close();
+  }
+}
 
 /** Runs the CLI; prints errors with what to do next and exits non-zero. */
 export async function main(argv: string[]): Promise<void> {

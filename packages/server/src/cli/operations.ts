@@ -16,7 +16,13 @@ import type { Progress } from "./control.ts";
 import { importCsv, importWorkspace } from "./import-csv.ts";
 import { listFlows } from "../db/flows.sql.ts";
 import { createFlow, publishFlow, updateFlow } from "../flows/flow-service.ts";
-import { installFlow, listLibrary } from "../flows/library-install.ts";
+import {
+  installFlow,
+  listLibrary,
+  missingStoreSettings,
+} from "../flows/library-install.ts";
+import { updateSettings } from "../db/settings.sql.ts";
+import { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import { importListFile } from "../workers/segment-lists.ts";
 
 /**
@@ -143,17 +149,38 @@ const operations: Record<string, Operation> = {
     return listLibrary();
   },
 
+  async "flows.missing-settings"(ctx, args) {
+    const input = parseWith(
+      Type.Object({
+        name: Type.String(),
+        workspaceId: Type.Optional(Type.String()),
+      }),
+      args,
+      "flows install",
+    );
+    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    return missingStoreSettings(ctx.db, workspaceId, input.name);
+  },
+
   async "flows.install"(ctx, args) {
     const input = parseWith(
       Type.Object({
         name: Type.String(),
         workspaceId: Type.Optional(Type.String()),
         publish: Type.Boolean(),
+        settings: Type.Optional(
+          Type.Object({
+            storeName: Type.Optional(WorkspaceSettings.properties.storeName),
+            storeUrl: Type.Optional(WorkspaceSettings.properties.storeUrl),
+          }),
+        ),
       }),
       args,
       "flows install",
     );
     const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    if (input.settings && Object.keys(input.settings).length > 0)
+      await updateSettings(ctx.db, workspaceId, input.settings);
     const installed = await installFlow(
       ctx.db,
       ctx.clock,
@@ -169,6 +196,7 @@ const operations: Record<string, Operation> = {
       templates: Object.keys(installed.templates).length,
       pools: installed.pools,
       segments: Object.values(installed.segments),
+      warnings: installed.warnings,
     };
   },
 

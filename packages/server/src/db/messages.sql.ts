@@ -496,6 +496,25 @@ export async function listMessageRows(
   );
 }
 
+/**
+ * The outbox, newest first: what the built-in outbox kept, and what the policy skipped
+ * (with its reason), so that a message that did not go out is seen where one looks.
+ */
+export async function listOutboxRows(
+  q: Queryable,
+  workspaceId: string,
+  filter: { before?: string; limit: number },
+): Promise<MessageRow[]> {
+  return q.query<MessageRow>(
+    `select * from messages
+      where workspace_id = $1 and (provider = 'outbox' or status = 'skipped')
+        and ($2::uuid is null or id < $2)
+      order by id desc
+      limit $3`,
+    [workspaceId, filter.before ?? null, filter.limit],
+  );
+}
+
 /** How many rows of a workspace are in each status. */
 export async function countByStatus(
   q: Queryable,

@@ -331,3 +331,20 @@ export async function profilesWithAddress(
   );
   return rows.map((row) => row.id);
 }
+
+/** The channels, of `channels`, on which at least one of the workspace's profiles subscribed. */
+export async function channelsWithConsent(
+  q: Queryable,
+  workspaceId: string,
+  channels: string[],
+): Promise<string[]> {
+  const rows = await q.query<{ channel: string }>(
+    `select c.channel from unnest($2::text[]) as c(channel)
+      where exists (
+        select 1 from profiles p
+          where p.workspace_id = $1 and p.merged_into is null
+            and p.consent -> c.channel ->> 'status' = 'subscribed')`,
+    [workspaceId, channels],
+  );
+  return rows.map((row) => row.channel);
+}

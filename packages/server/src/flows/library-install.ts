@@ -6,6 +6,9 @@ import { insertPool } from "../db/coupons.sql.ts";
 import type { Database } from "../db/database.ts";
 import { listFlows, type FlowRecord } from "../db/flows.sql.ts";
 import { insertSegment } from "../db/segments.sql.ts";
+import { channelsWithConsent } from "../db/profiles.sql.ts";
+import { getSettings } from "../db/settings.sql.ts";
+import type { FlowDefinition } from "@herald/core/flows/definition";
 import { createTemplate } from "../templates/template-service.ts";
 import { createFlow, publishFlow } from "./flow-service.ts";
 import { libraryFlows } from "./library.ts";
@@ -24,6 +27,8 @@ export interface Installed {
   templates: Record<string, string>;
   segments: Record<string, string>;
   pools: string[];
+  /** What will stop the flow's messages, said with what to do (no consent on record yet). */
+  warnings: string[];
 }
 
 /** The library's flows, for listings. */
@@ -39,6 +44,39 @@ export function listLibrary(): {
   }));
 }
 
+/** The store settings library messages use: the header names the store and links to it. */
+export type StoreSetting = "storeName" | "storeUrl";
+
+function libraryEntry(name: string) {
+  const entry = libraryFlows.find((flow) => flow.name === name);
+  if (!entry)
+    throw new DomainError(
+      "not_found",
+      `no library flow ${name}; the library has: ${libraryFlows.map((f) => f.name).join(", ")}`,
+    );
+  return entry;
+}
+
+/**
+ * The store settings the library flow `name` needs and the workspace does not have: its
+ * messages would otherwise carry links that lead nowhere.
+ */
+export async function missingStoreSettings(
+  db: Database,
+  workspaceId: string,
+  name: string,
+): Promise<StoreSetting[]> {
+  const text = JSON.stringify(
+    libraryEntry(name).templates.map((key) => libraryTemplates[key]),
+  );
+  const header = text.includes('include \\"header\\"');
+  const needed: StoreSetting[] = [];
+  if (header || text.includes("store.name")) needed.push("storeName");
+  if (header || text.includes("store.url")) needed.push("storeUrl");
+  const settings = (await getSettings(db, workspaceId)) ?? {};
+  return needed.filter((key) => !settings[key]);
+}
+
 /** Installs the library flow `name`; see the module comment. */
 export async function installFlow(
   db: Database,
@@ -47,11 +85,22 @@ export async function installFlow(
   name: string,
   options: { publish?: boolean } = {},
 ): Promise<Installed> {
-  const entry = libraryFlows.find((flow) => flow.name === name);
-  if (!entry) {
+  const entry = libraryEntry(name);
+  const missing = await missingStoreSettings(db, workspaceId, name);
+  if (missing.length > 0) {
+    const example = { storeName: "Acme", storeUrl: "https://acme.example" };
+    const flags = missing
+      .map((key) => (key === "storeName" ? "--store-name" : "--store-url"))
+      .join(" … ");
     throw new DomainError(
-      "not_found",
-      `no library flow ${name}; the library has: ${libraryFlows.map((f) => f.name).join(", ")}`,
+      "invalid",
+      `${entry.title} needs the setting${missing.length > 1 ? "s" : ""} ${missing.join(" and ")}: its messages name your store and link to it. ` +
+        `Set ${missing.length > 1 ? "them" : "it"} first with PATCH /api/workspace/settings ${JSON.stringify(Object.fromEntries(missing.map((key) => [key, example[key]])))}, ` +
+        `or install with herald flows install ${name} ${flags} …`,
+      missing.map((key) => ({
+        path: `/settings/${key}`,
+        message: "required by library flows",
+      })),
     );
   }
   const existing = (await listFlows(db, workspaceId)).find(
@@ -123,5 +172,43 @@ export async function installFlow(
   const version = options.publish
     ? (await publishFlow(db, clock, workspaceId, flow.id)).version
     : null;
-  return { flow, version, templates, segments, pools };
+  const warnings = await consentWarnings(db, workspaceId, definition);
+  return { flow, version, templates, segments, pools, warnings };
+}
+
+/**
+ * Under explicit consent (the default) marketing goes only to people who subscribed: a
+ * flow installed before any consent has arrived would skip every message, so say so.
+ */
+async function consentWarnings(
+  db: Database,
+  workspaceId: string,
+  definition: FlowDefinition,
+): Promise<string[]> {
+  const settings = (await getSettings(db, workspaceId)) ?? {};
+  if (settings.marketingConsent === "unless_unsubscribed") return [];
+  const channels = [
+    ...new Set(
+      Object.values(definition.nodes).flatMap((node) =>
+        node.type === "send" &&
+        !node.transactional &&
+        node.channel !== "webhook"
+          ? [node.channel]
+          : [],
+      ),
+    ),
+  ];
+  if (channels.length === 0) return [];
+  const consenting = await channelsWithConsent(db, workspaceId, channels);
+  return channels
+    .filter((channel) => !consenting.includes(channel))
+    .map(
+      (channel) =>
+        `no profile has ${channel} marketing consent yet, so this flow's ${channel} messages will be skipped (GET /api/outbox shows them with the reason). ` +
+        `Consent arrives as the ${channel}_consent trait ("subscribed") on identify` +
+        (channel === "email"
+          ? ", from Shopify's email_marketing_consent, a form or a list sign-up"
+          : ", a form or a list sign-up") +
+        `; or set marketingConsent to unless_unsubscribed to also send to people never asked`,
+    );
 }

@@ -173,6 +173,11 @@ describeOnDatabases("the flow library", (db) => {
   after(() => herald.close());
 
   async function install(ws: NewWorkspace, name: string): Promise<Installed> {
+    // Library messages name the store and link to it: installing needs both.
+    await api(herald, ws.secretKey, "PATCH", "/api/workspace/settings", {
+      storeName: "Test Shop",
+      storeUrl: "https://shop.test",
+    });
     const installed = await api(
       herald,
       ws.secretKey,

@@ -108,6 +108,10 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
             templates: Type.Record(Type.String(), Type.String()),
             segments: Type.Record(Type.String(), Type.String()),
             pools: Type.Array(Type.String()),
+            warnings: Type.Array(Type.String(), {
+              description:
+                "What will stop the flow's messages, with what to do (such as no marketing consent on record yet)",
+            }),
           }),
         },
       },

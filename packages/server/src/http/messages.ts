@@ -19,6 +19,7 @@ import {
   listDeliveryPauses,
   listInteractions,
   listMessageRows,
+  listOutboxRows,
   listSuppressions,
   messagesChannel,
   setMessageStatus,
@@ -387,7 +388,7 @@ export function registerMessageRoutes(api: App, deps: HttpDeps): void {
       schema: {
         tags,
         summary:
-          "Messages kept by the built-in outbox (no SMTP or SMS provider configured), newest first, with their content",
+          "Messages kept by the built-in outbox (no SMTP or SMS provider configured) and messages the sending policy skipped, with the reason (no consent, unsubscribed, suppressed, frequency cap), newest first",
         querystring: Type.Object({
           limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
           before: Type.Optional(Type.String()),
@@ -401,8 +402,7 @@ export function registerMessageRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const rows = await listMessageRows(db, request.auth.workspaceId, {
-        provider: "outbox",
+      const rows = await listOutboxRows(db, request.auth.workspaceId, {
         limit: request.query.limit,
         ...(request.query.before
           ? { before: decodeCursor(request.query.before) }

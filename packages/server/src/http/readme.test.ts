@@ -127,6 +127,10 @@ describeOnDatabases("the README's examples", (db) => {
 
   it("installs a library flow with no body, even with a JSON content type", async () => {
     const ws = await createTestWorkspace(db());
+    await api(herald, ws.secretKey, "PATCH", "/api/workspace/settings", {
+      storeName: "Acme",
+      storeUrl: "https://acme.example",
+    });
     const response = await fetch(
       `${herald.url}/api/flows/library/first-purchase`,
       {

@@ -110,6 +110,30 @@ describeOnDatabases("admin API keys and workspace isolation", (db) => {
     assert.match(bad.body.error.details[0].path, /^\/body\/kind/);
   });
 
+  it("refuses a setting that does not exist, listing the ones that do", async () => {
+    const a = await createTestWorkspace(db());
+    const typo = await api(
+      herald,
+      a.secretKey,
+      "PATCH",
+      "/api/workspace/settings",
+      { storeURL: "https://acme.example", currency: "EUR" },
+    );
+    assert.equal(typo.status, 400);
+    assert.match(typo.body.error.message, /unknown setting storeURL/);
+    assert.match(typo.body.error.message, /storeUrl, teamEmail/);
+    assert.deepEqual(typo.body.error.details, [
+      { path: "/body/storeURL", message: "not a setting" },
+    ]);
+    const kept = await api(
+      herald,
+      a.secretKey,
+      "GET",
+      "/api/workspace/settings",
+    );
+    assert.deepEqual(kept.body, {}, "nothing of the request was stored");
+  });
+
   it("changes settings, removes a setting set to null, and refuses an invalid one", async () => {
     const a = await createTestWorkspace(db());
     const set = await api(

@@ -7,7 +7,11 @@ import {
   SECRET_MASK,
   unmaskSecrets,
 } from "@herald/core/messages/settings";
-import { WorkspaceSettings } from "@herald/core/workspaces/settings";
+import {
+  refuseUnknownSettings,
+  settingNames,
+  WorkspaceSettings,
+} from "@herald/core/workspaces/settings";
 import { getSettings, updateSettings } from "../db/settings.sql.ts";
 import { isSendgridPublicKey } from "../providers/email-webhook-signatures.ts";
 import { workspaceStore } from "../db/workspaces.sql.ts";
@@ -82,6 +86,7 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
+      refuseUnknownSettings(request.body, "/body");
       const current =
         (await getSettings(deps.db, request.auth.workspaceId)) ?? {};
       const change = unmaskSecrets(request.body, current);
@@ -90,9 +95,10 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
           "invalid",
           "a masked secret has no stored value to keep: send the secret itself",
         );
+      // Keys an older Herald let in are kept as they are, not checked.
       const merged = Object.fromEntries(
         Object.entries({ ...current, ...change }).filter(
-          ([, value]) => value !== null,
+          ([key, value]) => value !== null && settingNames.includes(key),
         ),
       );
       const settings = parseWith(WorkspaceSettings, merged, "settings");

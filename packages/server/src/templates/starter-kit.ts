@@ -23,7 +23,7 @@ export const builtInPartials: ReadonlyMap<string, string> = new Map([
     "header",
     `<mj-section padding="24px 0 8px">
   <mj-column>
-    <mj-text align="center" font-size="22px" font-weight="bold"><a href="{{ store.url | default: '#' }}" style="text-decoration:none">{{ store.name | default: "Our store" }}</a></mj-text>
+    <mj-text align="center" font-size="22px" font-weight="bold">{% if store.url %}<a href="{{ store.url }}" style="text-decoration:none">{{ store.name | default: "Our store" }}</a>{% else %}{{ store.name | default: "Our store" }}{% endif %}</mj-text>
   </mj-column>
 </mj-section>`,
   ],
