@@ -251,8 +251,8 @@ async function threadRate(): Promise<number> {
   let until = 0;
   const lane = async () => {
     while (performance.now() < until) {
-      const message = await threadJob(next++);
-      if (message.channel === "email") bytes += message.html.length;
+      const { content } = await threadJob(next++);
+      if (content.channel === "email") bytes += content.html.length;
     }
   };
   for (let i = 0; i < 500; i++) await threadJob(i); // warm-up (starts the threads)

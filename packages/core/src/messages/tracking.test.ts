@@ -72,6 +72,34 @@ describe("tracking", () => {
     );
   });
 
+  it("decodes every HTML entity of a tracked link and escapes what it writes back", () => {
+    const html = `<a href="https://shop.example/s?q=&quot;red&quot;&amp;n=it&#39;s&amp;p=a&#x2F;b&amp;m=&lt;3&amp;c=&copy;">S</a>`;
+    const decoded = `https://shop.example/s?q="red"&n=it's&p=a/b&m=<3&c=©`;
+    const tracked = rewriteLinks(html, {
+      utm: undefined,
+      trackUrl: (i) => `https://herald/t/c/${i}`,
+      keep: [],
+    });
+    assert.deepEqual(tracked.links, [decoded]);
+    const untracked = rewriteLinks(html, {
+      utm: undefined,
+      trackUrl: undefined,
+      keep: [],
+    });
+    assert.equal(
+      untracked.html,
+      `<a href="https://shop.example/s?q=&quot;red&quot;&amp;n=it&#39;s&amp;p=a/b&amp;m=&lt;3&amp;c=©">S</a>`,
+    );
+    assert.deepEqual(
+      rewriteLinks(`<a href="https://herald/u/a&amp;b">U</a>`, {
+        utm: undefined,
+        trackUrl: (i) => `https://herald/t/c/${i}`,
+        keep: ["https://herald/u/a&b"],
+      }).links,
+      [],
+    );
+  });
+
   it("puts the open pixel before </body>", () => {
     assert.match(
       addOpenPixel("<html><body><p>x</p></body></html>", "https://h/t/o/1"),

@@ -1,3 +1,4 @@
+import { decodeHTMLAttribute } from "entities";
 import type { MessageChannel } from "./content.ts";
 
 /**
@@ -121,12 +122,14 @@ export function withUtm(url: string, utm: Utm): string {
 
 const anchorHref = /(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2/gis;
 
-function decodeEntities(text: string): string {
-  return text
-    .replace(/&amp;/g, "&")
-    .replace(/&#x2F;/gi, "/")
-    .replace(/&#47;/g, "/")
-    .replace(/&quot;/g, '"');
+/** A value written into a quoted HTML attribute. */
+function escapeAttribute(value: string): string {
+  return value
+    .replace(/&/g, "&amp;")
+    .replace(/"/g, "&quot;")
+    .replace(/'/g, "&#39;")
+    .replace(/</g, "&lt;")
+    .replace(/>/g, "&gt;");
 }
 
 /**
@@ -148,14 +151,15 @@ export function rewriteLinks(
     anchorHref,
     (whole: string, start: string, quote: string, raw: string) => {
       if (/data-herald-notrack/i.test(whole)) return whole;
-      const href = decodeEntities(raw.trim());
+      // The link as the mail client would follow it: every HTML entity decoded.
+      const href = decodeHTMLAttribute(raw).trim();
       if (!/^https?:\/\//i.test(href) || options.keep.includes(href))
         return whole;
       const target = options.utm ? withUtm(href, options.utm) : href;
       if (!options.trackUrl)
-        return `${start}${quote}${target.replace(/&/g, "&amp;")}${quote}`;
+        return `${start}${quote}${escapeAttribute(target)}${quote}`;
       const index = links.push(target) - 1;
-      return `${start}${quote}${options.trackUrl(index)}${quote}`;
+      return `${start}${quote}${escapeAttribute(options.trackUrl(index))}${quote}`;
     },
   );
   return { html: rewritten, links };

@@ -362,6 +362,13 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
             templateVersion: Type.Integer(),
             content: Content,
             sms: Type.Optional(SmsFigures),
+            warnings: Type.Array(
+              Type.Object({ path: Type.String(), message: Type.String() }),
+              {
+                description:
+                  "what rendering took out, such as links whose scheme is not http(s), mailto or tel",
+              },
+            ),
           }),
           400: ErrorBody,
           404: ErrorBody,

@@ -19,7 +19,11 @@ import { currentVersion, getVersion } from "../db/templates.sql.ts";
 import type { SettingsCache } from "../workers/settings-cache.ts";
 import type { CompiledContent } from "./compile.ts";
 import { productResolver } from "./products.ts";
-import { templateThreads, type TemplateThreads } from "./template-threads.ts";
+import {
+  templateThreads,
+  type RenderedContent,
+  type TemplateThreads,
+} from "./template-threads.ts";
 
 /**
  * Herald's ContentRenderer: delivery asks it for one recipient's message. It loads the
@@ -168,7 +172,7 @@ export class TemplateRenderer implements ContentRenderer {
       }
       return issued;
     };
-    const content = await this.#render(loaded, {
+    const { content } = await this.#render(loaded, {
       workspaceId: request.workspaceId,
       profile,
       data: request.data,
@@ -180,10 +184,10 @@ export class TemplateRenderer implements ContentRenderer {
     return { templateVersion: loaded.version, content };
   }
 
-  /** Renders a version for a profile or sample data, issuing no coupon. */
+  /** Renders a version for a profile or sample data, issuing no coupon; warnings name links taken out. */
   async preview(
     request: PreviewRequest,
-  ): Promise<{ templateVersion: number; content: RenderedMessage }> {
+  ): Promise<{ templateVersion: number } & RenderedContent> {
     const loaded = await this.#load(
       request.workspaceId,
       request.templateId,
@@ -208,7 +212,7 @@ export class TemplateRenderer implements ContentRenderer {
       ...sampleEventData,
       currency: settings.currency ?? "USD",
     };
-    const content = await this.#render(loaded, {
+    const rendered = await this.#render(loaded, {
       workspaceId: request.workspaceId,
       profile,
       data,
@@ -239,7 +243,7 @@ export class TemplateRenderer implements ContentRenderer {
         };
       },
     });
-    return { templateVersion: loaded.version, content };
+    return { templateVersion: loaded.version, ...rendered };
   }
 
   async #render(
@@ -253,7 +257,7 @@ export class TemplateRenderer implements ContentRenderer {
       now: Date;
       coupon: (poolId: string) => Promise<IssuedCoupon>;
     },
-  ): Promise<RenderedMessage> {
+  ): Promise<RenderedContent> {
     const settings = renderSettings(
       await this.#settings.get(input.workspaceId),
     );

@@ -1,10 +1,19 @@
 import type { Template as LiquidTemplate } from "liquidjs";
-import { DomainError, isDomainError } from "@herald/core/domain-error";
+import {
+  DomainError,
+  isDomainError,
+  type ErrorDetail,
+} from "@herald/core/domain-error";
 import type {
   RenderedMessage,
   RenderRequest,
 } from "@herald/core/messages/content";
 import type { Profile } from "@herald/core/profiles/profile";
+import {
+  isSafeUrl,
+  removeUnsafeLinks,
+  unsafeUrlMessage,
+} from "@herald/core/templates/safe-urls";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import { htmlToText, tidyText, type CompiledContent } from "./compile.ts";
 import {
@@ -98,20 +107,46 @@ async function renderField(
   }
 }
 
-/** Renders one recipient's message; throws DomainError when a field cannot render. */
+/**
+ * Renders one recipient's message; throws DomainError when a field cannot render. Links
+ * whose scheme is not http(s), mailto or tel are taken out, each noted in `warnings`.
+ */
 export async function renderContent(
   content: ParsedContent,
   scope: object,
+  warnings: ErrorDetail[] = [],
 ): Promise<RenderedMessage> {
   const compiled = content.compiled;
   const field = (name: string) => renderField(content, name, scope);
+  const unsafe = (name: string, url: string) =>
+    warnings.push({ path: `/content/${name}`, message: unsafeUrlMessage(url) });
+  const removedLinks: string[] = [];
+  const htmlField = async (name: string) => {
+    const { html, removed } = removeUnsafeLinks(await field(name));
+    for (const url of removed) unsafe(name, url);
+    removedLinks.push(...removed);
+    return html;
+  };
+  /** The text part without the links taken out of the HTML (shown there as `text [url]`). */
+  const withoutRemoved = (text: string) =>
+    removedLinks.reduce(
+      (out, url) =>
+        url.trim() ? out.split(` [${url}]`).join("").split(url).join("") : out,
+      text,
+    );
+  const urlField = async (name: string) => {
+    const url = (await field(name)).trim();
+    if (isSafeUrl(url)) return url;
+    unsafe(name, url);
+    return undefined;
+  };
   switch (compiled.channel) {
     case "email": {
-      const html = await field("html");
+      const html = await htmlField("html");
       const text =
         compiled.text === null
           ? htmlToText(html)
-          : tidyText(await field("text"));
+          : tidyText(withoutRemoved(await field("text")));
       const message: RenderedMessage = {
         channel: "email",
         subject: (await field("subject")).replace(/[ \t\r\n]+/g, " ").trim(),
@@ -135,19 +170,22 @@ export async function renderContent(
       };
       if (compiled.icon !== undefined)
         message.icon = (await field("icon")).trim();
-      if (compiled.url !== undefined) message.url = (await field("url")).trim();
+      if (compiled.url !== undefined) {
+        const url = await urlField("url");
+        if (url !== undefined) message.url = url;
+      }
       return message;
     }
     case "telegram": {
       const buttons: { text: string; url: string }[] = [];
       for (const [i] of (compiled.buttons ?? []).entries()) {
-        const url = (await field(`buttons/${i}/url`)).trim();
+        const url = await urlField(`buttons/${i}/url`);
         const text = (await field(`buttons/${i}/text`)).trim();
         if (url && text) buttons.push({ text, url });
       }
       return {
         channel: "telegram",
-        text: (await field("text")).trim(),
+        text: (await htmlField("text")).trim(),
         ...(buttons.length > 0 ? { buttons } : {}),
       };
     }

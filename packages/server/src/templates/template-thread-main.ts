@@ -1,5 +1,6 @@
 import { parentPort } from "node:worker_threads";
 import type { IssuedCoupon } from "@herald/core/coupons/coupons";
+import type { ErrorDetail } from "@herald/core/domain-error";
 import type {
   ProductItem,
   ProductQuery,
@@ -71,7 +72,13 @@ async function render(id: number, job: RenderJob) {
     coupon: (poolId: string) =>
       ask(id, "coupon", poolId) as Promise<IssuedCoupon>,
   };
-  return renderContent(parsedOf(job), renderScope(scope, services));
+  const warnings: ErrorDetail[] = [];
+  const content = await renderContent(
+    parsedOf(job),
+    renderScope(scope, services),
+    warnings,
+  );
+  return { content, warnings };
 }
 
 port.on("message", (request: ThreadRequest) => {

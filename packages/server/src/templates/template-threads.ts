@@ -49,6 +49,12 @@ export interface RenderJob {
   scope: ScopeInput;
 }
 
+/** A rendered message and what rendering it took out. */
+export interface RenderedContent {
+  content: RenderedMessage;
+  warnings: ErrorDetail[];
+}
+
 /** The main thread's side of a render: the lookups that need the database. */
 export interface RenderCalls {
   products(query: ProductQuery): Promise<ProductItem[]>;
@@ -190,14 +196,17 @@ export class TemplateThreads {
     }) as Promise<CompiledContent>;
   }
 
-  /** Renders one recipient's message in a thread, answering its lookups with `calls`. */
-  render(job: RenderJob, calls: RenderCalls): Promise<RenderedMessage> {
+  /**
+   * Renders one recipient's message in a thread, answering its lookups with `calls`;
+   * `warnings` name the links that were taken out (see safe-urls.ts).
+   */
+  render(job: RenderJob, calls: RenderCalls): Promise<RenderedContent> {
     return this.#submit({
       request: { op: "render", job },
       calls,
       limitMs: this.#options.renderMs,
       what: "rendering the message",
-    }) as Promise<RenderedMessage>;
+    }) as Promise<RenderedContent>;
   }
 
   /** Ends every thread; jobs waiting or running fail. */
