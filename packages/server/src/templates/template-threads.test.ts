@@ -182,7 +182,10 @@ it("stops a render or a compile that outlives its time limit with a clear error,
   assert.ok(performance.now() - started < 1_500);
 
   const after1 = await threads.render(job("hello", hello), calls);
-  assert.deepEqual(after1, { channel: "sms", text: "Hello Ana" });
+  assert.deepEqual(after1, {
+    content: { channel: "sms", text: "Hello Ana" },
+    warnings: [],
+  });
 
   // Load the new thread's MJML, then give it more than 0.3 s of MJML.
   await threads.compile(
