@@ -175,20 +175,6 @@ export const libraryTemplates: Record<
       `${section(`A little nudge, ${hi}`, ["Here is 10% off the items in your cart, valid for 48 hours:", `<strong style="font-size:18px">{{ event.coupons.CART10 }}</strong>`])}\n${products("event")}\n${section("", [], cart)}`,
     ),
   },
-  order_thanks: {
-    name: "Order placed · thank you (ends a reminder flow)",
-    template: email(
-      "Thank you for your order!",
-      "We're on it",
-      section(
-        `Thank you, ${hi}!`,
-        [
-          "Your order is in and we are getting it ready. We will write again when it ships.",
-        ],
-        shop,
-      ),
-    ),
-  },
   checkout_1: {
     name: "Abandoned checkout 1 · almost there",
     template: email(
