@@ -6,6 +6,7 @@ import type {
 } from "@herald/core/messages/ledger";
 import type { SuppressionReason } from "@herald/core/messages/policy";
 import type { Consent, ConsentRecord } from "@herald/core/profiles/consent";
+import type { RateLimiterState } from "../providers/rate-limit.ts";
 import type { Queryable, Tx } from "./database.ts";
 
 /** The channel the message sender listens on for new work. */
@@ -525,6 +526,55 @@ export async function countByStatus(
     [workspaceId],
   );
   return Object.fromEntries(rows.map((row) => [row.status, row.n]));
+}
+
+/** A provider's shared rate-limit budget (see `lockDeliveryBudget`). */
+export type DeliveryBudgetRow = {
+  limits_key: string | null;
+  state: RateLimiterState | null;
+};
+
+/**
+ * Makes sure a provider's budget row exists (empty at first), for `lockDeliveryBudget`:
+ * two senders creating it at once wait for each other here instead of both seeding it.
+ */
+export async function ensureDeliveryBudget(
+  tx: Tx,
+  workspaceId: string,
+  channel: MessageChannel,
+): Promise<void> {
+  await tx.query(
+    `insert into delivery_budgets (workspace_id, channel) values ($1, $2)
+     on conflict (workspace_id, channel) do nothing`,
+    [workspaceId, channel],
+  );
+}
+
+/** Locks a provider's budget row until the transaction ends, and reads it. */
+export async function lockDeliveryBudget(
+  tx: Tx,
+  workspaceId: string,
+  channel: MessageChannel,
+): Promise<DeliveryBudgetRow | undefined> {
+  const [row] = await tx.query<DeliveryBudgetRow>(
+    "select limits_key, state from delivery_budgets where workspace_id = $1 and channel = $2 for update",
+    [workspaceId, channel],
+  );
+  return row;
+}
+
+/** Stores what a provider's budget has used. */
+export async function saveDeliveryBudget(
+  tx: Tx,
+  workspaceId: string,
+  channel: MessageChannel,
+  limitsKey: string,
+  state: RateLimiterState,
+): Promise<void> {
+  await tx.query(
+    "update delivery_budgets set limits_key = $3, state = $4 where workspace_id = $1 and channel = $2",
+    [workspaceId, channel, limitsKey, JSON.stringify(state)],
+  );
 }
 
 /** Messages of a channel handed to a provider since `since` (to seed rate windows). */

@@ -32,4 +32,22 @@ describe("provider rate limits", () => {
       "the day is full (2 seeded + 3 sent)",
     );
   });
+
+  it("goes on from a stored state, as another process left it", () => {
+    const t = new Date("2026-01-05T12:00:00Z");
+    const first = new RateLimiter({ perSecond: 2, perHour: 3 }, t, {
+      hour: 0,
+      day: 0,
+    });
+    assert.equal(first.take(t), 0);
+    assert.equal(first.take(t), 0);
+    const state = JSON.parse(JSON.stringify(first.state())) as ReturnType<
+      RateLimiter["state"]
+    >;
+    const second = RateLimiter.restore({ perSecond: 2, perHour: 3 }, state);
+    assert.equal(second.take(t), 500, "the bucket is as empty as it was left");
+    const later = new Date(t.getTime() + 1000);
+    assert.equal(second.take(later), 0);
+    assert.ok(second.take(later) > 0, "the hour window counts the first two");
+  });
 });

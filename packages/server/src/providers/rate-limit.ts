@@ -6,8 +6,18 @@ import type { RateLimit } from "@herald/core/messages/settings";
  * from the caller (the injected clock). Counts start from what the ledger says went out
  * in the window, so a restart does not reset a daily limit.
  *
- * States: open (a message may go now) or waiting (until `take` says when).
+ * States: open (a message may go now) or waiting (until `take` says when). The state is
+ * plain data (`state()`, `RateLimiter.restore`), so that senders in several processes can
+ * share one budget through a database row.
  */
+
+/** What a limiter has used: its bucket and its per-minute counts. */
+export interface RateLimiterState {
+  tokens: number;
+  refilledAt: number;
+  minutes: [number, number][];
+}
+
 export class RateLimiter {
   readonly #limits: RateLimit;
   #tokens: number;
@@ -28,6 +38,29 @@ export class RateLimiter {
     if (seed.day > seed.hour)
       this.#minutes.set(minute - 60, seed.day - seed.hour);
     if (seed.hour > 0) this.#minutes.set(minute, seed.hour);
+  }
+
+  /** A limiter that goes on from `state`. */
+  static restore(limits: RateLimit, state: RateLimiterState): RateLimiter {
+    const limiter = new RateLimiter(limits, new Date(state.refilledAt), {
+      hour: 0,
+      day: 0,
+    });
+    limiter.#tokens = Math.min(
+      state.tokens,
+      Math.max(1, limits.perSecond ?? 1),
+    );
+    for (const [minute, n] of state.minutes) limiter.#minutes.set(minute, n);
+    return limiter;
+  }
+
+  /** What this limiter has used, to restore it elsewhere. */
+  state(): RateLimiterState {
+    return {
+      tokens: this.#tokens,
+      refilledAt: this.#refilledAt,
+      minutes: [...this.#minutes],
+    };
   }
 
   /** The limits this limiter enforces. */

@@ -9,13 +9,19 @@ import {
   resolveInterrupted,
   retryDelayMs,
 } from "@herald/core/messages/ledger";
-import type { MessagingSettings } from "@herald/core/messages/settings";
+import type {
+  MessagingSettings,
+  RateLimit,
+} from "@herald/core/messages/settings";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import type { Database, Tx } from "../db/database.ts";
 import {
   applyClaimUpdates,
   claimDueMessages,
   countSentSince,
+  ensureDeliveryBudget,
+  lockDeliveryBudget,
+  saveDeliveryBudget,
   deleteDeliveryPause,
   listDeliveryPauses,
   listPushSubscriptions,
@@ -103,6 +109,14 @@ export interface SenderDeps {
   smtpUrl: string | undefined;
 }
 
+/** A provider's shared rate limiter as loaded in one claim's transaction. */
+type Budget = {
+  workspaceId: string;
+  channel: MessageChannel;
+  limitsKey: string;
+  limiter: RateLimiter;
+};
+
 type Slot = {
   key: string;
   /** Rows claimed whose outcome is not known yet. */
@@ -111,8 +125,8 @@ type Slot = {
   waiters: (() => void)[];
   errors: number;
   paused: boolean;
-  limiter: RateLimiter | undefined;
-  limiterKey: string;
+  /** The workspace's limits of the channel, when it has any. */
+  limits: RateLimit | undefined;
 };
 
 /** See the module comment. */
@@ -285,9 +299,7 @@ export class MessageSender implements Worker {
   }
 
   #concurrency(slot: Slot): number {
-    return (
-      slot.limiter?.limits.concurrency ?? this.#defaultConcurrency(slot.key)
-    );
+    return slot.limits?.concurrency ?? this.#defaultConcurrency(slot.key);
   }
 
   #defaultConcurrency(key: string): number {
@@ -296,16 +308,13 @@ export class MessageSender implements Worker {
     ];
   }
 
-  async #slot(
-    tx: Tx,
+  #slot(
     workspaceId: string,
     channel: MessageChannel,
     settings: WorkspaceSettings,
-    now: Date,
-  ): Promise<Slot> {
+  ): Slot {
     const key = `${workspaceId}/${channel}`;
     const limits = limitsOf(settings, channel);
-    const limiterKey = JSON.stringify(limits ?? {});
     let slot = this.#slots.get(key);
     if (!slot) {
       slot = {
@@ -315,37 +324,67 @@ export class MessageSender implements Worker {
         waiters: [],
         errors: 0,
         paused: false,
-        limiter: undefined,
-        limiterKey: "",
+        limits: undefined,
       };
       this.#slots.set(key, slot);
     }
-    if (slot.limiterKey !== limiterKey) {
-      slot.limiterKey = limiterKey;
-      slot.limiter = undefined;
-      if (
-        limits &&
-        (limits.perSecond ||
-          limits.perHour ||
-          limits.perDay ||
-          limits.concurrency)
-      ) {
-        const hour = await countSentSince(
-          tx,
-          workspaceId,
-          channel,
-          new Date(now.getTime() - 3_600_000),
-        );
-        const day = await countSentSince(
-          tx,
-          workspaceId,
-          channel,
-          new Date(now.getTime() - 86_400_000),
-        );
-        slot.limiter = new RateLimiter(limits, now, { hour, day });
-      }
-    }
+    slot.limits = limits;
     return slot;
+  }
+
+  /**
+   * The provider's rate limiter, shared by every sender of the database: its state is a
+   * `delivery_budgets` row, locked here until the claim's transaction commits (so two
+   * senders take from one budget in turn) and written back by `#saveBudgets`. Made from
+   * the ledger's counts of the last hour and day when the row is new or the limits changed.
+   */
+  async #budget(
+    tx: Tx,
+    workspaceId: string,
+    channel: MessageChannel,
+    limits: RateLimit | undefined,
+    now: Date,
+    budgets: Map<string, Budget>,
+  ): Promise<RateLimiter | undefined> {
+    if (!limits || !(limits.perSecond || limits.perHour || limits.perDay))
+      return undefined;
+    const key = `${workspaceId}/${channel}`;
+    const known = budgets.get(key);
+    if (known) return known.limiter;
+    const limitsKey = JSON.stringify(limits);
+    await ensureDeliveryBudget(tx, workspaceId, channel);
+    const row = await lockDeliveryBudget(tx, workspaceId, channel);
+    let limiter: RateLimiter;
+    if (row?.state && row.limits_key === limitsKey)
+      limiter = RateLimiter.restore(limits, row.state);
+    else {
+      const hour = await countSentSince(
+        tx,
+        workspaceId,
+        channel,
+        new Date(now.getTime() - 3_600_000),
+      );
+      const day = await countSentSince(
+        tx,
+        workspaceId,
+        channel,
+        new Date(now.getTime() - 86_400_000),
+      );
+      limiter = new RateLimiter(limits, now, { hour, day });
+    }
+    budgets.set(key, { workspaceId, channel, limitsKey, limiter });
+    return limiter;
+  }
+
+  async #saveBudgets(tx: Tx, budgets: Map<string, Budget>): Promise<void> {
+    for (const b of budgets.values())
+      await saveDeliveryBudget(
+        tx,
+        b.workspaceId,
+        b.channel,
+        b.limitsKey,
+        b.limiter.state(),
+      );
   }
 
   /** Runs the policy on a workspace's claimed rows and applies the decisions. */
@@ -359,6 +398,7 @@ export class MessageSender implements Worker {
     const judge = await gatherPolicyFacts(tx, workspaceId, rows, settings, now);
     const updates: ClaimUpdate[] = [];
     const launch: { row: SendingRow; slot: Slot }[] = [];
+    const budgets = new Map<string, Budget>();
     for (const row of rows) {
       const { address, decision } = judge.decide(row);
       const base = {
@@ -388,13 +428,7 @@ export class MessageSender implements Worker {
         this.#outcomes.inc({ channel: row.channel, outcome: "deferred" });
         continue;
       }
-      const slot = await this.#slot(
-        tx,
-        workspaceId,
-        row.channel,
-        settings,
-        now,
-      );
+      const slot = this.#slot(workspaceId, row.channel, settings);
       if (slot.inFlight >= this.#buffer(slot)) {
         // No room after all: back as it was, claimed again soon.
         updates.push({
@@ -406,7 +440,15 @@ export class MessageSender implements Worker {
         });
         continue;
       }
-      const wait = slot.limiter?.take(now) ?? 0;
+      const limiter = await this.#budget(
+        tx,
+        workspaceId,
+        row.channel,
+        slot.limits,
+        now,
+        budgets,
+      );
+      const wait = limiter?.take(now) ?? 0;
       if (wait > 0) {
         updates.push({
           ...base,
@@ -423,6 +465,7 @@ export class MessageSender implements Worker {
       row.recipient = address ?? null;
       launch.push({ row, slot });
     }
+    await this.#saveBudgets(tx, budgets);
     await applyClaimUpdates(tx, workspaceId, updates, now);
     return launch;
   }
