@@ -90,22 +90,25 @@ export async function preparePostgresTemplate(url: string): Promise<void> {
   await admin.connect();
   try {
     // Another run on this machine (a second checkout) may be using the server right now:
-    // only the databases of processes that are gone are dropped, and older templates only
-    // when no run is going on.
+    // only the test databases of processes that are gone are dropped, and of the other
+    // templates the two newest are kept for such runs.
     const found = await admin.query<{ datname: string }>(
       `select datname from pg_database
         where (datname like 'herald\\_tpl\\_%' and datname <> $1)
-           or datname like 'herald\\_test\\_%'`,
+           or datname like 'herald\\_test\\_%'
+        order by oid desc`,
       [template],
     );
-    const live = found.rows.filter(({ datname }) =>
-      testDatabaseIsLive(datname),
+    const templates = found.rows.filter(({ datname }) =>
+      datname.startsWith("herald_tpl_"),
     );
-    const stale = found.rows.filter(
-      ({ datname }) =>
-        !testDatabaseIsLive(datname) &&
-        (live.length === 0 || datname.startsWith("herald_test_")),
-    );
+    const stale = [
+      ...templates.slice(2),
+      ...found.rows.filter(
+        ({ datname }) =>
+          datname.startsWith("herald_test_") && !testDatabaseIsLive(datname),
+      ),
+    ];
     for (const { datname } of stale)
       await admin.query(`drop database if exists "${datname}" with (force)`);
     const exists = await admin.query(
