@@ -54,7 +54,7 @@ describeOnDatabases("templates: hostile templates and the server", (db) => {
     const ws = await createTestWorkspace(db());
     const call = (method: string, path: string, body?: unknown) =>
       api(herald, ws.secretKey, method, path, body);
-    // Start both template threads (their start is not what this test is about).
+    // Start the template threads (their start is not what this test is about).
     for (const warm of await Promise.all(
       ["Warm 1", "Warm 2"].map((name) =>
         call("POST", "/api/templates", { name, starter: "abandoned-cart" }),
