@@ -266,7 +266,7 @@ async function threadRate(): Promise<number> {
 }
 const threadedRate = await threadRate();
 console.log(
-  `Herald, whole email through ${templateThreads.options.size} template threads (${inFlight} in flight): ${fmt(threadedRate)} emails/s  ` +
+  `Herald, whole email through ${templateThreads.options.size} template thread(s) (${inFlight} in flight): ${fmt(threadedRate)} emails/s  ` +
     `ratio ${(threadedRate / bareRate).toFixed(2)}`,
 );
 await templateThreads.close();

@@ -22,11 +22,9 @@ const Env = Type.Object({
   ),
   HERALD_DB_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 200, default: 10 }),
   HERALD_SMTP_URL: Type.Optional(Type.String({ pattern: "^smtps?://" })),
-  HERALD_TEMPLATE_THREADS: Type.Integer({
-    minimum: 1,
-    maximum: 64,
-    default: 2,
-  }),
+  HERALD_TEMPLATE_THREADS: Type.Optional(
+    Type.Integer({ minimum: 1, maximum: 64 }),
+  ),
   HERALD_TEMPLATE_MEMORY_MB: Type.Integer({
     minimum: 64,
     maximum: 16_384,
@@ -54,8 +52,11 @@ export interface Config {
   role: Role;
   /** SMTP server for workspaces that configure none; unset keeps email in the outbox. */
   smtpUrl: string | undefined;
-  /** Threads that compile and render templates, and the heap each may use (MB). */
-  templateThreads: number;
+  /**
+   * Threads that compile and render templates (unset: one core fewer than the machine
+   * has, 1 to 4), and the heap each may use (MB).
+   */
+  templateThreads: number | undefined;
   templateMemoryMb: number;
 }
 

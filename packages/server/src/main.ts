@@ -163,7 +163,7 @@ export async function startHerald(
     const firstWorkspace = await createFirstWorkspace(db, clock);
 
     templateThreads.configure({
-      size: config.templateThreads,
+      ...(config.templateThreads ? { size: config.templateThreads } : {}),
       memoryMb: config.templateMemoryMb,
     });
     const metrics = createMetrics();

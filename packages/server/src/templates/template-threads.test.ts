@@ -22,26 +22,27 @@ const hugeMjml = (kb: number) =>
     Math.ceil((kb * 1024) / 290),
   )}</mj-body></mjml>`;
 
-/** Polls `/health` until `stop` resolves; returns the slowest answer in ms. */
-async function slowestHealth(
+/** Polls `/health` until `stop` resolves; returns its answer times in ms, fastest first. */
+async function healthTimes(
   herald: Herald,
   stop: Promise<unknown>,
-): Promise<{ slowest: number; answers: number }> {
+): Promise<number[]> {
   let done = false;
   void stop.finally(() => (done = true));
-  let slowest = 0;
-  let answers = 0;
+  const times: number[] = [];
   while (!done) {
     const started = performance.now();
     const response = await fetch(`${herald.url}/health`);
     assert.equal(response.status, 200);
     await response.text();
-    slowest = Math.max(slowest, performance.now() - started);
-    answers++;
+    times.push(performance.now() - started);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { slowest, answers };
+  return times.sort((a, b) => a - b);
 }
+
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
 
 describeOnDatabases("templates: hostile templates and the server", (db) => {
   let herald: Herald;
@@ -50,23 +51,17 @@ describeOnDatabases("templates: hostile templates and the server", (db) => {
   });
   after(() => herald.close());
 
-  it("keeps /health answering within 200 ms of its quiet time while templates fan out, compile huge MJML and loop in eight previews, and refuses the first two", async () => {
+  it("keeps /health answering within 200 ms while templates fan out, compile huge MJML and loop in eight previews, and refuses the first two", async () => {
     const ws = await createTestWorkspace(db());
     const call = (method: string, path: string, body?: unknown) =>
       api(herald, ws.secretKey, method, path, body);
-    // Start both template threads (their start is not what this test is about).
+    // Start the template threads (their start is not what this test is about).
     for (const warm of await Promise.all(
       ["Warm 1", "Warm 2"].map((name) =>
         call("POST", "/api/templates", { name, starter: "abandoned-cart" }),
       ),
     ))
       assert.equal(warm.status, 201, JSON.stringify(warm.body));
-
-    // How slow /health is anyway on this (shared) machine, with nothing hostile going on.
-    const quiet = await slowestHealth(
-      herald,
-      new Promise((resolve) => setTimeout(resolve, 2_000)),
-    );
 
     // Five partials, each including the next ten times: 10^5 copies of 10,000 characters.
     const levels = ["fan-a", "fan-b", "fan-c", "fan-d", "fan-e"];
@@ -109,13 +104,17 @@ describeOnDatabases("templates: hostile templates and the server", (db) => {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     const all = Promise.all([fanOut, huge, ...previews]);
-    const health = await slowestHealth(herald, all);
+    const health = await healthTimes(herald, all);
     const [refused, tooLong, ...rendered] = await all;
 
-    assert.ok(health.answers >= 10, `only ${health.answers} health checks`);
+    // Stalls are what would show: with templates on the main thread, every answer in a
+    // 2 s loop or a seconds-long MJML compile waits for it. A shared machine may delay one.
+    const p95 = percentile(health, 0.95);
+    const slowest = percentile(health, 1);
+    assert.ok(health.length >= 10, `only ${health.length} health checks`);
     assert.ok(
-      health.slowest < 200 + quiet.slowest,
-      `/health took ${health.slowest.toFixed(0)} ms (${quiet.slowest.toFixed(0)} ms with nothing else going on)`,
+      p95 < 200 && slowest < 1_000,
+      `/health took ${p95.toFixed(0)} ms (95th percentile), ${slowest.toFixed(0)} ms at most`,
     );
     assert.equal(refused?.status, 400, JSON.stringify(refused?.body));
     assert.match(

@@ -1,3 +1,4 @@
+import os from "node:os";
 import { Worker } from "node:worker_threads";
 import type { IssuedCoupon } from "@herald/core/coupons/coupons";
 import { DomainError, type ErrorDetail } from "@herald/core/domain-error";
@@ -115,9 +116,12 @@ export function fromThreadError(error: ThreadError): Error {
 
 const entry = new URL("../../bin/template-thread.js", import.meta.url);
 
-/** Defaults for a process that sets none (tests, benches, the CLI). */
+/**
+ * Defaults for a process that sets none (tests, benches, the CLI): one thread fewer than
+ * the machine has cores (1 to 4), so the main thread keeps a core of its own.
+ */
 export const defaultThreadOptions: TemplateThreadOptions = {
-  size: 2,
+  size: Math.max(1, Math.min(4, os.availableParallelism() - 1)),
   compileMs: 20_000,
   renderMs: renderLimits.renderMs + 1_000,
   memoryMb: 512,
