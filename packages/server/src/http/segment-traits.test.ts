@@ -36,6 +36,11 @@ describeOnDatabases("Segment's reserved traits in messages", (db) => {
 
   it("an abandoned-cart reminder greets the shopper by the firstName analytics-node sent", async () => {
     const ws = await createTestWorkspace(db(), clock);
+    // Library messages name the store and link to it: installing needs both.
+    await api(herald, ws.secretKey, "PATCH", "/api/workspace/settings", {
+      storeName: "Test Shop",
+      storeUrl: "https://shop.test",
+    });
     const installed = await api(
       herald,
       ws.secretKey,
