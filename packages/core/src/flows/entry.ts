@@ -6,6 +6,7 @@ import {
 } from "./conditions.ts";
 import type { FlowDefinition, Reentry, Trigger } from "./definition.ts";
 import { eventMatches, type Run } from "./advance.ts";
+import { asNumber } from "../events/ecommerce.ts";
 
 /**
  * Who enters a flow and when a run ends early: trigger matching for event-driven triggers
@@ -106,16 +107,14 @@ export function reactionTo(
   return null;
 }
 
-/** The revenue an event reports (for conversions): revenue, else total, else value. */
-export function eventRevenue(event: FlowEvent): number {
+/**
+ * The revenue an event reports (for conversions): revenue, else total, else value, the
+ * first that is a number; null when none is (the conversion adds no revenue).
+ */
+export function eventRevenue(event: FlowEvent): number | null {
   for (const key of ["revenue", "total", "value"]) {
-    const n = Number(event.properties[key]);
-    if (
-      Number.isFinite(n) &&
-      event.properties[key] !== null &&
-      event.properties[key] !== ""
-    )
-      return n;
+    const n = asNumber(event.properties[key]);
+    if (n !== undefined) return n;
   }
-  return 0;
+  return null;
 }

@@ -18,8 +18,11 @@ export interface OrderRecord {
   cartId: string | null;
   currency: string | null;
   total: number | null;
-  /** After discounts, without shipping and tax (the spec's `revenue`). */
-  revenue: number;
+  /**
+   * After discounts, without shipping and tax (the spec's `revenue`); null when the event
+   * gives no amount that is a number (the order counts, its amount does not).
+   */
+  revenue: number | null;
   subtotal: number | null;
   tax: number | null;
   shipping: number | null;
@@ -62,10 +65,12 @@ const money = (value: unknown): number | null => {
 export function orderFromEvent(event: IncomingEvent): OrderRecord {
   const p = event.properties;
   const items = productLines(p);
-  const itemsTotal = items.reduce(
-    (sum, item) => sum + (item.price ?? 0) * (item.quantity ?? 1),
-    0,
-  );
+  const itemsTotal = items.some((item) => item.price !== undefined)
+    ? items.reduce(
+        (sum, item) => sum + (item.price ?? 0) * (item.quantity ?? 1),
+        0,
+      )
+    : null;
   const total = money(p.total);
   const shipping = money(p.shipping);
   const tax = money(p.tax);
@@ -75,7 +80,7 @@ export function orderFromEvent(event: IncomingEvent): OrderRecord {
     (total !== null
       ? Math.round((total - (shipping ?? 0) - (tax ?? 0)) * 100) / 100
       : null) ??
-    Math.round(itemsTotal * 100) / 100;
+    (itemsTotal !== null ? Math.round(itemsTotal * 100) / 100 : null);
   return {
     orderId: idText(p.order_id) ?? event.messageId,
     checkoutId: idText(p.checkout_id),

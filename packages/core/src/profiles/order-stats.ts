@@ -8,13 +8,16 @@ const dayMs = 86_400_000;
 /** One order as the figures need it. */
 export interface OrderFact {
   placedAt: Date;
-  /** Revenue net of refunds. */
-  revenue: number;
+  /** Revenue net of refunds; null when the order's amount is unknown. */
+  revenue: number | null;
   status: "placed" | "cancelled" | "refunded";
 }
 
 export interface OrderStats {
   orderCount: number;
+  /** Orders whose amount is known: the divisor of the average order value. */
+  valuedOrderCount: number;
+  /** Revenue of the orders whose amount is known. */
   revenue: number;
   averageOrderValue: number | null;
   firstOrderAt: Date | null;
@@ -23,13 +26,18 @@ export interface OrderStats {
   expectedNextOrderAt: Date | null;
 }
 
-/** The figures for a shopper's orders; cancelled and fully refunded orders do not count. */
+/**
+ * The figures for a shopper's orders; cancelled and fully refunded orders do not count. An
+ * order of unknown amount counts as an order but stays out of revenue and its average.
+ */
 export function orderStats(orders: readonly OrderFact[]): OrderStats {
   const counted = orders
     .filter((o) => o.status === "placed")
     .sort((a, b) => a.placedAt.getTime() - b.placedAt.getTime());
+  const valued = counted.filter((o) => o.revenue !== null);
   const revenue =
-    Math.round(counted.reduce((sum, o) => sum + o.revenue, 0) * 100) / 100;
+    Math.round(valued.reduce((sum, o) => sum + (o.revenue ?? 0), 0) * 100) /
+    100;
   const first = counted[0]?.placedAt ?? null;
   const last = counted.at(-1)?.placedAt ?? null;
   const avgDays =
@@ -38,10 +46,11 @@ export function orderStats(orders: readonly OrderFact[]): OrderStats {
       : null;
   return {
     orderCount: counted.length,
+    valuedOrderCount: valued.length,
     revenue,
     averageOrderValue:
-      counted.length > 0
-        ? Math.round((revenue / counted.length) * 100) / 100
+      valued.length > 0
+        ? Math.round((revenue / valued.length) * 100) / 100
         : null,
     firstOrderAt: first,
     lastOrderAt: last,

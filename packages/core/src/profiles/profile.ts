@@ -63,6 +63,7 @@ export function emptyProfile(
     computed: {},
     orders: {
       orderCount: 0,
+      valuedOrderCount: 0,
       revenue: 0,
       averageOrderValue: null,
       firstOrderAt: null,

@@ -112,7 +112,7 @@ export function attributeValue(
     case "revenue":
       return o.revenue;
     case "averageOrderValue":
-      return o.orderCount > 0 ? o.revenue / o.orderCount : null;
+      return o.valuedOrderCount > 0 ? o.revenue / o.valuedOrderCount : null;
     case "avgDaysBetweenOrders":
       return o.avgDaysBetweenOrders;
     case "createdAt":

@@ -297,14 +297,14 @@ export async function updateRuns(
 /**
  * Records a run's goal: when it happened and when the run's first message was sent
  * (null: none before the goal). Only a goal after a message is a conversion, with its
- * revenue; one before is `before_first_message`. A run already converted keeps its
+ * revenue (null when unknown); one before is `before_first_message`. A run already converted keeps its
  * conversion.
  */
 export async function recordGoal(
   tx: Tx,
   workspaceId: string,
   runId: string,
-  goal: { at: Date; firstMessageAt: Date | null; revenue: number },
+  goal: { at: Date; firstMessageAt: Date | null; revenue: number | null },
   now: Date,
 ): Promise<void> {
   await tx.query(

@@ -130,7 +130,10 @@ export async function cancelOrder(
   return row?.profile_id;
 }
 
-/** Adds a refund (all of it when `amount` is null); a fully refunded order stops counting. */
+/**
+ * Adds a refund (all of it when `amount` is null); a fully refunded order stops counting.
+ * An order of unknown amount is fully refunded only by a refund of unknown amount.
+ */
 export async function refundOrder(
   tx: Tx,
   workspaceId: string,
@@ -140,9 +143,11 @@ export async function refundOrder(
 ): Promise<string | undefined> {
   const [row] = await tx.query<{ profile_id: string }>(
     `update orders set
-        refunded = least(revenue, refunded + coalesce($3, revenue)),
+        refunded = case when revenue is null then refunded + coalesce($3::numeric, 0)
+                        else least(revenue, refunded + coalesce($3::numeric, revenue)) end,
         status = case when status = 'cancelled' then status
-                      when least(revenue, refunded + coalesce($3, revenue)) >= revenue then 'refunded'
+                      when $3::numeric is null then 'refunded'
+                      when least(revenue, refunded + $3::numeric) >= revenue then 'refunded'
                       else status end,
         updated_at = $4
       where workspace_id = $1 and order_id = $2
@@ -179,7 +184,7 @@ export async function orderFacts(
   const rows = await q.query<{
     profile_id: string;
     placed_at: Date;
-    revenue: number;
+    revenue: number | null;
     status: OrderFact["status"];
   }>(
     `select profile_id, placed_at, revenue - refunded as revenue, status from orders

@@ -20,6 +20,7 @@ export type ProfileRow = {
   first_seen_at: Date | null;
   last_seen_at: Date | null;
   order_count: number;
+  valued_order_count: number;
   revenue: number;
   first_order_at: Date | null;
   last_order_at: Date | null;
@@ -52,10 +53,11 @@ export function toProfile(row: ProfileRow): Profile {
     computed: row.computed,
     orders: {
       orderCount: row.order_count,
+      valuedOrderCount: row.valued_order_count,
       revenue: row.revenue,
       averageOrderValue:
-        row.order_count > 0
-          ? Math.round((row.revenue / row.order_count) * 100) / 100
+        row.valued_order_count > 0
+          ? Math.round((row.revenue / row.valued_order_count) * 100) / 100
           : null,
       firstOrderAt: row.first_order_at,
       lastOrderAt: row.last_order_at,
@@ -158,6 +160,7 @@ export async function saveProfiles(
     first_seen_at: p.firstSeenAt?.toISOString() ?? null,
     last_seen_at: p.lastSeenAt?.toISOString() ?? null,
     order_count: p.orders.orderCount,
+    valued_order_count: p.orders.valuedOrderCount,
     revenue: p.orders.revenue,
     first_order_at: p.orders.firstOrderAt?.toISOString() ?? null,
     last_order_at: p.orders.lastOrderAt?.toISOString() ?? null,
@@ -173,13 +176,13 @@ export async function saveProfiles(
     `update profiles p set
         email = r.email, phone = r.phone, traits = r.traits, trait_times = r.trait_times, consent = r.consent,
         first_seen_at = r.first_seen_at, last_seen_at = r.last_seen_at,
-        order_count = r.order_count, revenue = r.revenue, first_order_at = r.first_order_at,
+        order_count = r.order_count, valued_order_count = r.valued_order_count, revenue = r.revenue, first_order_at = r.first_order_at,
         last_order_at = r.last_order_at, avg_days_between_orders = r.avg_days_between_orders,
         expected_next_order_at = r.expected_next_order_at, time_zone = r.time_zone, locale = r.locale,
         country = r.country, city = r.city, computed = r.computed, updated_at = $3
        from jsonb_to_recordset($2::jsonb) as r(id uuid, email text, phone text, traits jsonb, trait_times jsonb,
             consent jsonb, first_seen_at timestamptz, last_seen_at timestamptz, order_count integer,
-            revenue numeric, first_order_at timestamptz, last_order_at timestamptz, avg_days_between_orders real,
+            valued_order_count integer, revenue numeric, first_order_at timestamptz, last_order_at timestamptz, avg_days_between_orders real,
             expected_next_order_at timestamptz, time_zone text, locale text, country text, city text, computed jsonb)
       where p.workspace_id = $1 and p.id = r.id`,
     [workspaceId, JSON.stringify(rows), at],
@@ -268,7 +271,7 @@ export async function mergedIds(
 
 /**
  * The RFM cut points of a workspace now: the 20/40/60/80th percentiles of its buyers' days
- * since their last order and revenue, or the defaults while it has few buyers
+ * since their last order and revenue (of the buyers with an order of known amount), or the defaults while it has few buyers
  * (`rfmThresholdsOf`). The one place they are computed: segments freeze them, the profile
  * view shows scores by them.
  */
@@ -284,7 +287,8 @@ export async function rfmThresholds(
   }>(
     `select percentile_cont(array[0.2, 0.4, 0.6, 0.8]) within group
               (order by extract(epoch from ($2::timestamptz - last_order_at)) / 86400) as recency,
-            percentile_cont(array[0.2, 0.4, 0.6, 0.8]) within group (order by revenue) as monetary,
+            percentile_cont(array[0.2, 0.4, 0.6, 0.8]) within group (order by revenue)
+              filter (where valued_order_count > 0) as monetary,
             count(*)::int as buyers
        from profiles where workspace_id = $1 and merged_into is null and order_count > 0`,
     [workspaceId, now],

@@ -245,7 +245,7 @@ const attributeSql: Record<
   orderCount: { json: "to_jsonb(p.order_count)" },
   revenue: { json: "to_jsonb(p.revenue)" },
   averageOrderValue: {
-    json: "to_jsonb(case when p.order_count > 0 then p.revenue / p.order_count end)",
+    json: "to_jsonb(case when p.valued_order_count > 0 then p.revenue / p.valued_order_count end)",
   },
   avgDaysBetweenOrders: {
     json: "to_jsonb(p.avg_days_between_orders::numeric)",

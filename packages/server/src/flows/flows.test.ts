@@ -432,6 +432,64 @@ describeOnDatabases("flows", (db) => {
     );
   });
 
+  it("counts a goal order of unknown amount as a conversion that adds no revenue", async () => {
+    const ws = await createTestWorkspace(db());
+    const nudge = await template(herald, ws, "checkout nudge");
+    const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
+      name: "Checkout nudge",
+      trigger: { type: "event", event: "Checkout Started" },
+      start: "nudge",
+      nodes: {
+        nudge: {
+          type: "send",
+          channel: "email",
+          templateId: nudge,
+          next: "done",
+        },
+        done: { type: "exit" },
+      },
+      settings: { goal: { event: "Order Completed" }, conversionWindowDays: 3 },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const flowId = created.body.id as string;
+    await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/publish`);
+    const buyers = { priced: 50, text: "abc", flag: true };
+    for (const who of Object.keys(buyers)) {
+      await track(ws, {
+        type: "identify",
+        userId: who,
+        traits: { email: `${who}@shop.test`, email_consent: true },
+      });
+      await track(ws, { event: "Checkout Started", userId: who });
+    }
+    await settle(herald);
+    await herald.sender.drain(ws.id);
+    clock.advance(ms.hour);
+    for (const [who, revenue] of Object.entries(buyers))
+      await track(ws, {
+        event: "Order Completed",
+        userId: who,
+        properties: { order_id: `o-${who}`, revenue },
+      });
+    await settle(herald);
+
+    const stats = await api(
+      herald,
+      ws.secretKey,
+      "GET",
+      `/api/flows/${flowId}/stats`,
+    );
+    assert.deepEqual(
+      [
+        stats.body.totals.converted,
+        stats.body.totals.revenue,
+        stats.body.nodes.nudge.revenue,
+      ],
+      [3, 50, 50],
+      JSON.stringify(stats.body),
+    );
+  });
+
   it("dry-runs a draft: who its trigger and filters pick, and which branch each takes, sending nothing", async () => {
     const ws = await createTestWorkspace(db());
     const vipNote = await template(herald, ws, "vip note");

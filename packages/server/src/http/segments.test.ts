@@ -177,6 +177,49 @@ describeOnDatabases("segments API", (db) => {
     );
   });
 
+  it("segments on average order value leave out orders of unknown amount, live and in a computed count", async () => {
+    const ws = await createTestWorkspace(db(), clock);
+    const definition = {
+      type: "attribute",
+      attribute: "averageOrderValue",
+      op: "gte",
+      value: 30,
+    };
+    const created = await api(herald, ws.secretKey, "POST", "/api/segments", {
+      name: "Big baskets",
+      definition,
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const id = created.body.id as string;
+    await settle(ws);
+    const order = (userId: string, orderId: string, revenue: unknown) => ({
+      type: "track",
+      event: "Order Completed",
+      userId,
+      properties: { order_id: orderId, revenue },
+    });
+    await send(ws, [
+      order("unpriced", "u-1", 40),
+      order("unpriced", "u-2", "abc"),
+      order("small", "s-1", 40),
+      order("small", "s-2", 10),
+    ]);
+    const unpriced = await profileId(ws, "unpriced");
+    assert.deepEqual(
+      (await segmentMembers(herald, ws.secretKey, id)).map((m) => m.profileId),
+      [unpriced],
+      "AOV 40 (not 20) for the shopper whose second order has no amount",
+    );
+    const preview = await api(
+      herald,
+      ws.secretKey,
+      "POST",
+      "/api/segments/preview",
+      { definition },
+    );
+    assert.deepEqual(preview.body, { count: 1, total: 2 });
+  });
+
   it("refuses a bad definition, naming where and what is wrong", async () => {
     const ws = await createTestWorkspace(db(), clock);
     const bad = await api(herald, ws.secretKey, "POST", "/api/segments", {

@@ -187,6 +187,93 @@ describeOnDatabases("identity resolution and profiles", (db) => {
     );
   });
 
+  it("counts an order of unknown amount as an order but leaves its amount out of revenue and AOV until an update states it", async () => {
+    const ws = await createTestWorkspace(db());
+    const order = (
+      orderId: string,
+      properties: Record<string, unknown>,
+      at: string,
+    ) => ({
+      type: "track",
+      event: "Order Completed",
+      userId: "buyer",
+      timestamp: at,
+      properties: { order_id: orderId, ...properties },
+    });
+    await send(ws, [
+      order("o-1", { revenue: 40 }, "2026-01-01T10:00:00Z"),
+      order(
+        "o-2",
+        { revenue: "abc", products: [{ product_id: "p-1", quantity: 1 }] },
+        "2026-01-11T10:00:00Z",
+      ),
+    ]);
+    const before = await only(ws, "userId=buyer");
+    assert.deepEqual(
+      [
+        before.computed.orderCount,
+        before.computed.revenue,
+        before.computed.averageOrderValue,
+        before.computed.lastOrderAt,
+      ],
+      [2, 40, 40, "2026-01-11T10:00:00.000Z"],
+      "the unpriced order counts as an order, not as an order of 0",
+    );
+
+    await send(ws, [
+      {
+        type: "track",
+        event: "Order Updated",
+        userId: "buyer",
+        properties: { order_id: "o-2", revenue: 60 },
+      },
+      order("o-3", { revenue: 0 }, "2026-01-21T10:00:00Z"),
+    ]);
+    const after = await only(ws, "userId=buyer");
+    assert.deepEqual(
+      [
+        after.computed.orderCount,
+        after.computed.revenue,
+        after.computed.averageOrderValue,
+      ],
+      [3, 100, 33.33],
+      "the update fills the amount in; a free order is an order of 0",
+    );
+
+    await send(ws, [
+      order("o-4", { revenue: "n/a" }, "2026-02-01T10:00:00Z"),
+      {
+        type: "track",
+        event: "Order Refunded",
+        userId: "buyer",
+        properties: { order_id: "o-4", total: 5 },
+      },
+    ]);
+    const refunded = await only(ws, "userId=buyer");
+    assert.deepEqual(
+      [
+        refunded.computed.orderCount,
+        refunded.computed.revenue,
+        refunded.computed.averageOrderValue,
+      ],
+      [4, 100, 33.33],
+      "a partial refund of an order of unknown amount takes nothing off",
+    );
+    await send(ws, [
+      {
+        type: "track",
+        event: "Order Refunded",
+        userId: "buyer",
+        properties: { order_id: "o-4" },
+      },
+    ]);
+    assert.equal(
+      (await only(ws, "userId=buyer")).computed.orderCount,
+      3,
+      "a refund of the whole order stops it counting",
+    );
+  });
+
   it("never merges two user ids that share an email", async () => {
     const ws = await createTestWorkspace(db());
     await send(ws, [
