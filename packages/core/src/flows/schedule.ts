@@ -171,12 +171,11 @@ export function nextScheduleOccurrence(
   }
   const spanDays =
     (after.getTime() - new Date(schedule.start).getTime()) / dayMs;
-  const perStep = { day: 1, week: 7, month: 28, year: 365 }[schedule.every];
-  // An estimate a little short of the answer (steps are at least `perStep` days long,
-  // but DST can shorten one by an hour), then forward to the first one after `after`.
+  // Days a step can be long, the longest month and year with some room.
+  const perStep = { day: 1, week: 7, month: 31.5, year: 368.5 }[schedule.every];
+  // An estimate a little short of the answer (no step is longer than `perStep` days,
+  // but DST can lengthen one by an hour), then forward to the first one after `after`.
   let index = Math.max(0, Math.floor(spanDays / perStep) - 2);
-  if (schedule.every === "month" || schedule.every === "year")
-    index = Math.max(0, Math.floor(spanDays / (perStep + 3.5)) - 2);
   for (let steps = 0; steps < 1_000; steps++, index++) {
     const at = scheduleOccurrence(schedule, index);
     if (at.getTime() > after.getTime()) return at;

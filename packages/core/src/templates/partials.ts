@@ -30,7 +30,7 @@ const maxDepth = 5;
  * The most characters a field may reach with its partials expanded (liquidjs's parse
  * limit): past it the field is refused before anything is expanded.
  */
-export const maxExpandedChars = 1_000_000;
+const maxExpandedChars = 1_000_000;
 
 /** One `{% include %}` of a text: where it stands and what it puts there. */
 interface Include {

@@ -9,10 +9,10 @@ import { decodeHTMLAttribute } from "entities";
  */
 
 /** The schemes a link in a message may have; a link without one (`#top`, `/p`) is relative. */
-export const allowedSchemes = ["http", "https", "mailto", "tel"] as const;
+const allowedSchemes = ["http", "https", "mailto", "tel"] as const;
 
 /** The scheme of a URL as a browser reads it (lower case), or undefined when it has none. */
-export function schemeOf(url: string): string | undefined {
+function schemeOf(url: string): string | undefined {
   // Browsers drop tabs and newlines anywhere in a URL, and controls and spaces around it.
   const bare = url.replace(/[\t\n\r]/g, "");
   let start = 0;

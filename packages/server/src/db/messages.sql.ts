@@ -615,8 +615,11 @@ export async function marketingSentSince(
     [workspaceId, profileIds, since, except],
   );
   const sent = new Map<string, Date[]>();
-  for (const row of rows)
-    sent.set(row.profile_id, [...(sent.get(row.profile_id) ?? []), row.at]);
+  for (const row of rows) {
+    const times = sent.get(row.profile_id);
+    if (times) times.push(row.at);
+    else sent.set(row.profile_id, [row.at]);
+  }
   return sent;
 }
 

@@ -53,6 +53,33 @@ describeOnDatabases("flows", (db) => {
     assert.equal(response.status, 200, await response.text());
   }
 
+  /** A published flow that sends a checkout nudge, its goal an order within 3 days. */
+  async function checkoutNudgeFlow(ws: NewWorkspace): Promise<string> {
+    const nudge = await template(herald, ws, "checkout nudge");
+    const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
+      name: "Checkout nudge",
+      trigger: { type: "event", event: "Checkout Started" },
+      start: "nudge",
+      nodes: {
+        nudge: {
+          type: "send",
+          channel: "email",
+          templateId: nudge,
+          next: "done",
+        },
+        done: { type: "exit" },
+      },
+      settings: {
+        goal: { event: "Order Completed" },
+        conversionWindowDays: 3,
+      },
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    const flowId = created.body.id as string;
+    await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/publish`);
+    return flowId;
+  }
+
   async function messagesOf(ws: NewWorkspace, email: string) {
     const profile = (
       await api(herald, ws.secretKey, "GET", `/api/profiles?email=${email}`)
@@ -369,28 +396,7 @@ describeOnDatabases("flows", (db) => {
 
   it("counts an order after the run ended as its conversion only within the conversion window", async () => {
     const ws = await createTestWorkspace(db());
-    const nudge = await template(herald, ws, "checkout nudge");
-    const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
-      name: "Checkout nudge",
-      trigger: { type: "event", event: "Checkout Started" },
-      start: "nudge",
-      nodes: {
-        nudge: {
-          type: "send",
-          channel: "email",
-          templateId: nudge,
-          next: "done",
-        },
-        done: { type: "exit" },
-      },
-      settings: {
-        goal: { event: "Order Completed" },
-        conversionWindowDays: 3,
-      },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const flowId = created.body.id as string;
-    await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/publish`);
+    const flowId = await checkoutNudgeFlow(ws);
     for (const who of ["soon", "late"]) {
       await track(ws, {
         type: "identify",
@@ -434,25 +440,7 @@ describeOnDatabases("flows", (db) => {
 
   it("counts a goal order of unknown amount as a conversion that adds no revenue", async () => {
     const ws = await createTestWorkspace(db());
-    const nudge = await template(herald, ws, "checkout nudge");
-    const created = await api(herald, ws.secretKey, "POST", "/api/flows", {
-      name: "Checkout nudge",
-      trigger: { type: "event", event: "Checkout Started" },
-      start: "nudge",
-      nodes: {
-        nudge: {
-          type: "send",
-          channel: "email",
-          templateId: nudge,
-          next: "done",
-        },
-        done: { type: "exit" },
-      },
-      settings: { goal: { event: "Order Completed" }, conversionWindowDays: 3 },
-    });
-    assert.equal(created.status, 201, JSON.stringify(created.body));
-    const flowId = created.body.id as string;
-    await api(herald, ws.secretKey, "POST", `/api/flows/${flowId}/publish`);
+    const flowId = await checkoutNudgeFlow(ws);
     const buyers = { priced: 50, text: "abc", flag: true };
     for (const who of Object.keys(buyers)) {
       await track(ws, {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import type { Herald } from "../main.ts";
+import { patchSettings } from "../testing/messaging.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,
@@ -36,9 +37,7 @@ describeOnDatabases("installing library flows", (db) => {
       refused.body.error.details.map((d: { path: string }) => d.path),
       ["/settings/storeName", "/settings/storeUrl"],
     );
-    await api(herald, ws.secretKey, "PATCH", "/api/workspace/settings", {
-      storeName: "Acme",
-    });
+    await patchSettings(herald, ws.secretKey, { storeName: "Acme" });
     const still = await api(
       herald,
       ws.secretKey,
@@ -82,13 +81,7 @@ describeOnDatabases("installing library flows", (db) => {
     };
 
     const fresh = await createTestWorkspace(db());
-    await api(
-      herald,
-      fresh.secretKey,
-      "PATCH",
-      "/api/workspace/settings",
-      store,
-    );
+    await patchSettings(herald, fresh.secretKey, store);
     const [warning, ...others] = await install(fresh, "welcome");
     assert.deepEqual(others, []);
     assert.match(
@@ -105,13 +98,7 @@ describeOnDatabases("installing library flows", (db) => {
     );
 
     const consenting = await createTestWorkspace(db());
-    await api(
-      herald,
-      consenting.secretKey,
-      "PATCH",
-      "/api/workspace/settings",
-      store,
-    );
+    await patchSettings(herald, consenting.secretKey, store);
     const identified = await fetch(`${herald.url}/v1/identify`, {
       method: "POST",
       headers: { "content-type": "application/json" },
@@ -126,7 +113,7 @@ describeOnDatabases("installing library flows", (db) => {
     assert.deepEqual(await install(consenting, "welcome"), []);
 
     const open = await createTestWorkspace(db());
-    await api(herald, open.secretKey, "PATCH", "/api/workspace/settings", {
+    await patchSettings(herald, open.secretKey, {
       ...store,
       marketingConsent: "unless_unsubscribed",
     });
@@ -135,14 +122,10 @@ describeOnDatabases("installing library flows", (db) => {
 
   it("renders every library template with the store's real address and no link to nowhere", async () => {
     const ws = await createTestWorkspace(db());
-    const settings = await api(
-      herald,
-      ws.secretKey,
-      "PATCH",
-      "/api/workspace/settings",
-      { storeName: "Acme", storeUrl: "https://acme.example" },
-    );
-    assert.equal(settings.status, 200, JSON.stringify(settings.body));
+    await patchSettings(herald, ws.secretKey, {
+      storeName: "Acme",
+      storeUrl: "https://acme.example",
+    });
     let emails = 0;
     for (const { name } of libraryFlows) {
       const installed = await api(

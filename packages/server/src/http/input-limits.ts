@@ -2,6 +2,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import { DomainError } from "@herald/core/domain-error";
 import { findUnstorable, storableLimits } from "@herald/core/storable";
 import type { App } from "./app.ts";
+import { maxParamLength } from "./errors.ts";
 
 /**
  * Bounds on what the admin API reads, so that input PostgreSQL cannot store (or cannot
@@ -14,7 +15,7 @@ import type { App } from "./app.ts";
 /** The default lengths of declared strings, and the bound on any string at all. */
 export const inputLimits = {
   /** A path parameter (the router refuses longer ones). */
-  param: 200,
+  param: maxParamLength,
   /** A query parameter. */
   query: 1_000,
   /** A string field of a body (a name, an id, a key: it may be indexed). */

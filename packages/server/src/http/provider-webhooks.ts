@@ -41,6 +41,7 @@ import {
   verifyPostmark,
   verifySendgrid,
 } from "../providers/email-webhook-signatures.ts";
+import { SnsEnvelope } from "../providers/sns-verifier.ts";
 import { TelegramProvider } from "../providers/telegram.ts";
 import {
   changeConsent,
@@ -78,21 +79,6 @@ import type { App, HttpDeps } from "./app.ts";
 
 const uuidPattern =
   /[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}/i;
-
-/** The fields of an SNS message, as `SnsVerifier` checks them. */
-const SnsEnvelope = Type.Object({
-  Type: Type.String(),
-  MessageId: Type.String(),
-  Message: Type.String(),
-  Timestamp: Type.String(),
-  TopicArn: Type.String(),
-  Subject: Type.Optional(Type.String()),
-  SubscribeURL: Type.Optional(Type.String()),
-  Token: Type.Optional(Type.String()),
-  SignatureVersion: Type.String(),
-  Signature: Type.String(),
-  SigningCertURL: Type.String(),
-});
 
 /** The `signature` object of a Mailgun webhook. */
 const MailgunSignature = Type.Object({

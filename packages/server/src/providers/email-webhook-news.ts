@@ -1,7 +1,7 @@
 import Type from "typebox";
 import Value from "typebox/value";
-import { DomainError, type ErrorDetail } from "@herald/core/domain-error";
-import { findErrors } from "@herald/core/validation";
+import { DomainError } from "@herald/core/domain-error";
+import { describeSchemaErrors } from "@herald/core/validation";
 import type { MessageNews } from "../workers/message-ledger.ts";
 
 /**
@@ -33,19 +33,12 @@ export function checkBody<S extends Type.TSchema>(
   what: string,
 ): Type.Static<S> {
   if (Value.Check(schema, value)) return value;
-  const details = withPrefix(findErrors(schema, value), at);
+  const details = describeSchemaErrors(Value.Errors(schema, value), at);
   throw new DomainError(
     "invalid",
     `${what}: ${details[0]?.path} ${details[0]?.message}`,
     details,
   );
-}
-
-function withPrefix(details: ErrorDetail[], at: string): ErrorDetail[] {
-  return details.map((d) => ({
-    ...d,
-    path: d.path === "/" ? at : `${at}${d.path}`,
-  }));
 }
 
 // ---- SES (the JSON in an SNS notification's Message) ----
@@ -174,8 +167,8 @@ export function sendgridNews(body: unknown): {
   const rejected: RejectedEvent[] = [];
   body.forEach((e: unknown, index) => {
     if (!Value.Check(SendgridEvent, e)) {
-      const [first] = withPrefix(
-        findErrors(SendgridEvent, e),
+      const [first] = describeSchemaErrors(
+        Value.Errors(SendgridEvent, e),
         `/body/${index}`,
       );
       rejected.push({

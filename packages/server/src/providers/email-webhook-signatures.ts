@@ -16,10 +16,10 @@ import { constantTimeEqual } from "@herald/core/messages/tracking";
  */
 
 /** How far a signed timestamp may be from now before the request counts as a replay. */
-export const webhookToleranceMs = 5 * ms.minute;
+const webhookToleranceMs = 5 * ms.minute;
 
 /** The public key of SendGrid's Signed Event Webhook: base64 DER (as SendGrid shows it) or PEM. */
-export function sendgridPublicKey(value: string): KeyObject {
+function sendgridPublicKey(value: string): KeyObject {
   const key = value.includes("-----BEGIN")
     ? createPublicKey(value)
     : createPublicKey({

@@ -1,4 +1,5 @@
 import { verify, X509Certificate } from "node:crypto";
+import Type from "typebox";
 import { ms, type Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
 
@@ -18,27 +19,28 @@ import { DomainError } from "@herald/core/domain-error";
 export type SnsFetch = (url: URL) => Promise<Response>;
 
 /** The fields of an SNS HTTP(S) message that take part in its signature. */
-export interface SnsEnvelope {
-  Type: string;
-  MessageId: string;
-  Message: string;
-  Timestamp: string;
-  TopicArn: string;
-  Subject?: string | undefined;
-  SubscribeURL?: string | undefined;
-  Token?: string | undefined;
-  SignatureVersion: string;
-  Signature: string;
-  SigningCertURL: string;
-}
+export const SnsEnvelope = Type.Object({
+  Type: Type.String(),
+  MessageId: Type.String(),
+  Message: Type.String(),
+  Timestamp: Type.String(),
+  TopicArn: Type.String(),
+  Subject: Type.Optional(Type.String()),
+  SubscribeURL: Type.Optional(Type.String()),
+  Token: Type.Optional(Type.String()),
+  SignatureVersion: Type.String(),
+  Signature: Type.String(),
+  SigningCertURL: Type.String(),
+});
+export type SnsEnvelope = Type.Static<typeof SnsEnvelope>;
 
 /** How old a signed SNS message may be: SNS retries a delivery for up to an hour. */
-export const snsMaxAgeMs = ms.hour;
+const snsMaxAgeMs = ms.hour;
 
 const snsHost = /^sns\.[a-z0-9-]+\.amazonaws\.com(\.cn)?$/;
 
 /** True for an https URL on an SNS host, the only place Herald fetches from for SNS. */
-export function isSnsUrl(value: string): boolean {
+function isSnsUrl(value: string): boolean {
   let url: URL;
   try {
     url = new URL(value);
@@ -55,7 +57,7 @@ export function isSnsUrl(value: string): boolean {
 }
 
 /** The string SNS signs: each present field as `name\nvalue\n`, in SNS's order. */
-export function snsStringToSign(m: SnsEnvelope): string {
+function snsStringToSign(m: SnsEnvelope): string {
   const fields =
     m.Type === "Notification"
       ? ([

@@ -131,7 +131,7 @@ export async function renderContent(
   const withoutRemoved = (text: string) =>
     removedLinks.reduce(
       (out, url) =>
-        url.trim() ? out.split(` [${url}]`).join("").split(url).join("") : out,
+        url.trim() ? out.replaceAll(` [${url}]`, "").replaceAll(url, "") : out,
       text,
     );
   const urlField = async (name: string) => {

@@ -3,7 +3,12 @@ import { after, afterEach, before, it } from "node:test";
 import { simpleParser } from "mailparser";
 import { ManualClock, ms } from "@herald/core/clock";
 import type { Herald } from "../main.ts";
-import { identify, local, queueMessage } from "../testing/messaging.ts";
+import {
+  getMessage,
+  identify,
+  local,
+  queueMessage,
+} from "../testing/messaging.ts";
 import { startSmtpSink, type SmtpSink } from "../testing/smtp-sink.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
@@ -133,12 +138,7 @@ describeOnDatabases("templates: links in messages", (db) => {
       followed.headers.get("location"),
       `https://shop.example/search?q="red shoes"&note=it's&path=a/b&max=<30&copy=©`,
     );
-    const message = await api(
-      herald,
-      keys.secretKey,
-      "GET",
-      `/api/messages/${id}`,
-    );
-    assert.equal(message.body.status, "clicked", JSON.stringify(message.body));
+    const message = await getMessage(herald, keys.secretKey, id);
+    assert.equal(message.status, "clicked", JSON.stringify(message));
   });
 });

@@ -1,15 +1,11 @@
 import os from "node:os";
 import { Worker } from "node:worker_threads";
-import type { IssuedCoupon } from "@herald/core/coupons/coupons";
 import { DomainError, type ErrorDetail } from "@herald/core/domain-error";
 import type { RenderedMessage } from "@herald/core/messages/content";
-import type {
-  ProductItem,
-  ProductQuery,
-} from "@herald/core/recommendations/recommendations";
+import type { ProductQuery } from "@herald/core/recommendations/recommendations";
 import type { TemplateContent } from "@herald/core/templates/template";
 import type { CompiledContent } from "./compile.ts";
-import { renderLimits } from "./liquid.ts";
+import { renderLimits, type RenderServices } from "./liquid.ts";
 import type { ScopeInput } from "./render.ts";
 
 /**
@@ -57,10 +53,7 @@ export interface RenderedContent {
 }
 
 /** The main thread's side of a render: the lookups that need the database. */
-export interface RenderCalls {
-  products(query: ProductQuery): Promise<ProductItem[]>;
-  coupon(poolId: string): Promise<IssuedCoupon>;
-}
+export type RenderCalls = Pick<RenderServices, "products" | "coupon">;
 
 /** An error as it crosses between threads. */
 export interface ThreadError {
@@ -120,7 +113,7 @@ const entry = new URL("../../bin/template-thread.js", import.meta.url);
  * Defaults for a process that sets none (tests, benches, the CLI): one thread fewer than
  * the machine has cores (1 to 4), so the main thread keeps a core of its own.
  */
-export const defaultThreadOptions: TemplateThreadOptions = {
+const defaultThreadOptions: TemplateThreadOptions = {
   size: Math.max(1, Math.min(4, os.availableParallelism() - 1)),
   compileMs: 20_000,
   renderMs: renderLimits.renderMs + 1_000,
@@ -184,6 +177,7 @@ export class TemplateThreads {
     this.#options = { ...this.#options, ...options };
   }
 
+  /** The options in force (the bench prints the pool's size). */
   get options(): Readonly<TemplateThreadOptions> {
     return this.#options;
   }
