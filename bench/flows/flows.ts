@@ -17,18 +17,18 @@ import type { Database } from "../../packages/server/src/db/database.ts";
 import {
   claimDueRuns,
   insertRuns,
-} from "../../packages/server/src/db/flows.sql.ts";
-import { insertProfiles } from "../../packages/server/src/db/profiles.sql.ts";
-import { workspaceStore } from "../../packages/server/src/db/workspaces.sql.ts";
+} from "../../packages/server/src/flows/flows.sql.ts";
+import { insertProfiles } from "../../packages/server/src/profiles/profiles.sql.ts";
+import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
 import {
   createFlow,
   publishFlow,
 } from "../../packages/server/src/flows/flow-service.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { createTemplate } from "../../packages/server/src/templates/template-service.ts";
-import { FlowEngine } from "../../packages/server/src/workers/flow-engine.ts";
+import { FlowEngine } from "../../packages/server/src/flows/flow-engine.ts";
 import { FlowScheduler } from "../../packages/server/src/workers/flow-scheduler.ts";
-import { SettingsCache } from "../../packages/server/src/workers/settings-cache.ts";
+import { SettingsCache } from "../../packages/server/src/workspaces/settings-cache.ts";
 import { freshBenchDatabase, rate } from "../lib/bench-database.ts";
 
 const total = Number(process.env.BENCH_RUNS ?? 20_000);

@@ -15,7 +15,7 @@ import type { AddressInfo } from "node:net";
 import { SMTPServer } from "smtp-server";
 import { systemClock } from "../../packages/core/src/clock.ts";
 import { createWorkspace } from "../../packages/core/src/workspaces/workspaces.ts";
-import { workspaceStore } from "../../packages/server/src/db/workspaces.sql.ts";
+import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
 import {
   createFlow,
   publishFlow,

@@ -23,9 +23,9 @@ import autocannon from "autocannon";
 import { createWorkspace } from "../../packages/core/src/workspaces/workspaces.ts";
 import { systemClock } from "../../packages/core/src/clock.ts";
 import type { Database } from "../../packages/server/src/db/database.ts";
-import { countBacklog } from "../../packages/server/src/db/events.sql.ts";
-import { countIntake } from "../../packages/server/src/db/intake.sql.ts";
-import { workspaceStore } from "../../packages/server/src/db/workspaces.sql.ts";
+import { countBacklog } from "../../packages/server/src/events/events.sql.ts";
+import { countIntake } from "../../packages/server/src/events/intake.sql.ts";
+import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
 import {
   startHeraldProcess,
   tempDataDir,

@@ -23,17 +23,17 @@ import type { StoredEvent } from "../../packages/core/src/events/event.ts";
 import { orderFromEvent } from "../../packages/core/src/orders/orders.ts";
 import { emptyProfile } from "../../packages/core/src/profiles/profile.ts";
 import { createWorkspace } from "../../packages/core/src/workspaces/workspaces.ts";
-import { catalogWrites } from "../../packages/server/src/db/catalog.sql.ts";
-import { insertOrder } from "../../packages/server/src/db/orders.sql.ts";
-import { insertProfiles } from "../../packages/server/src/db/profiles.sql.ts";
+import { catalogWrites } from "../../packages/server/src/catalog/catalog.sql.ts";
+import { insertOrder } from "../../packages/server/src/orders/orders.sql.ts";
+import { insertProfiles } from "../../packages/server/src/profiles/profiles.sql.ts";
 import {
   bestsellingProducts,
   pairedProducts,
   purchasedProducts,
-} from "../../packages/server/src/db/recommendations.sql.ts";
-import { workspaceStore } from "../../packages/server/src/db/workspaces.sql.ts";
+} from "../../packages/server/src/recommendations/recommendations.sql.ts";
+import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
 import type { ProcessedEvent } from "../../packages/server/src/workers/event-processor.ts";
-import { productAffinities } from "../../packages/server/src/workers/product-affinities.ts";
+import { productAffinities } from "../../packages/server/src/recommendations/product-affinities.ts";
 import { uuidv7 } from "../../packages/core/src/ids.ts";
 import { freshBenchDatabase } from "../lib/bench-database.ts";
 import { generateHistory } from "./order-history.ts";

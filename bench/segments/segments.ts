@@ -25,20 +25,20 @@ import { ManualClock } from "../../packages/core/src/clock.ts";
 import { extractIdentifiers } from "../../packages/core/src/identity/identifiers.ts";
 import type { SegmentCondition } from "../../packages/core/src/segments/condition.ts";
 import type { Database } from "../../packages/server/src/db/database.ts";
-import { countBacklog } from "../../packages/server/src/db/events.sql.ts";
+import { countBacklog } from "../../packages/server/src/events/events.sql.ts";
 import { migrate } from "../../packages/server/src/db/migrate.ts";
 import { openPostgres } from "../../packages/server/src/db/postgres.ts";
-import { insertScore } from "../../packages/server/src/db/scores.sql.ts";
+import { insertScore } from "../../packages/server/src/scores/scores.sql.ts";
 import {
   countMembers,
   insertSegment,
-} from "../../packages/server/src/db/segments.sql.ts";
+} from "../../packages/server/src/segments/segments.sql.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { EventProcessor } from "../../packages/server/src/workers/event-processor.ts";
-import { appendEvents } from "../../packages/server/src/workers/ingest-writer.ts";
+import { appendEvents } from "../../packages/server/src/events/ingest-writer.ts";
 import { SegmentComputer } from "../../packages/server/src/workers/segment-computer.ts";
-import { SegmentHandler } from "../../packages/server/src/workers/segment-handler.ts";
-import { SettingsCache } from "../../packages/server/src/workers/settings-cache.ts";
+import { SegmentHandler } from "../../packages/server/src/segments/segment-handler.ts";
+import { SettingsCache } from "../../packages/server/src/workspaces/settings-cache.ts";
 import { databaseUrl } from "../../packages/server/src/testing/prepare-template.ts";
 import { freshBenchDatabase } from "../lib/bench-database.ts";
 import {

@@ -26,20 +26,20 @@ import { createWorkspace } from "../../packages/core/src/workspaces/workspaces.t
 import type { Database } from "../../packages/server/src/db/database.ts";
 import { migrate } from "../../packages/server/src/db/migrate.ts";
 import { openPglite } from "../../packages/server/src/db/pglite.ts";
-import { insertProfiles } from "../../packages/server/src/db/profiles.sql.ts";
-import { updateSettings } from "../../packages/server/src/db/settings.sql.ts";
-import { workspaceStore } from "../../packages/server/src/db/workspaces.sql.ts";
+import { insertProfiles } from "../../packages/server/src/profiles/profiles.sql.ts";
+import { updateSettings } from "../../packages/server/src/workspaces/settings.sql.ts";
+import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { tempDataDir } from "../../packages/server/src/testing/herald-process.ts";
-import type { SendingRow } from "../../packages/server/src/db/messages.sql.ts";
+import type { SendingRow } from "../../packages/server/src/messages/messages.sql.ts";
 import {
   prepareMessage,
   templatesUnavailable,
-} from "../../packages/server/src/workers/message-delivery.ts";
-import { enqueueMessage } from "../../packages/server/src/workers/message-ledger.ts";
-import { MessagingSecrets } from "../../packages/server/src/workers/message-secrets.ts";
+} from "../../packages/server/src/messages/message-delivery.ts";
+import { enqueueMessage } from "../../packages/server/src/messages/message-ledger.ts";
+import { MessagingSecrets } from "../../packages/server/src/messages/message-secrets.ts";
 import { MessageSender } from "../../packages/server/src/workers/message-sender.ts";
-import { SettingsCache } from "../../packages/server/src/workers/settings-cache.ts";
+import { SettingsCache } from "../../packages/server/src/workspaces/settings-cache.ts";
 import { uuidv7 } from "../../packages/core/src/ids.ts";
 import { freshBenchDatabase, rate } from "../lib/bench-database.ts";
 

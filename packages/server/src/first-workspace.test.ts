@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
-import { listWorkspaces } from "./db/workspaces.sql.ts";
+import { listWorkspaces } from "./workspaces/workspaces.sql.ts";
 import { describeOnDatabases } from "./testing/test-databases.ts";
 import { startTestHerald } from "./testing/test-server.ts";
 

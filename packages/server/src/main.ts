@@ -12,37 +12,40 @@ import { DataDirLock } from "./db/data-dir-lock.ts";
 import { migrate } from "./db/migrate.ts";
 import { openPglite } from "./db/pglite.ts";
 import { openPostgres } from "./db/postgres.ts";
-import { insertFirstWorkspace, workspaceStore } from "./db/workspaces.sql.ts";
+import {
+  insertFirstWorkspace,
+  workspaceStore,
+} from "./workspaces/workspaces.sql.ts";
 import { KeyResolver } from "./http/auth.ts";
 import { buildApp, type App } from "./http/app.ts";
 import type { Logger } from "./logger.ts";
 import { createMetrics } from "./metrics.ts";
-import { profileStore, type PersonalData } from "./db/profile-store.ts";
+import { profileStore, type PersonalData } from "./profiles/profile-store.ts";
 import { EventProcessor } from "./workers/event-processor.ts";
-import { FlowEngine } from "./workers/flow-engine.ts";
+import { FlowEngine } from "./flows/flow-engine.ts";
 import { FlowScheduler } from "./workers/flow-scheduler.ts";
-import { FlowTriggers } from "./workers/flow-triggers.ts";
-import { eraseRuns, exportRuns } from "./db/flows.sql.ts";
+import { FlowTriggers } from "./flows/flow-triggers.ts";
+import { eraseRuns, exportRuns } from "./flows/flows.sql.ts";
 import { IngestResolver } from "./workers/ingest-resolver.ts";
-import { IngestWriter } from "./workers/ingest-writer.ts";
-import { SettingsCache } from "./workers/settings-cache.ts";
+import { IngestWriter } from "./events/ingest-writer.ts";
+import { SettingsCache } from "./workspaces/settings-cache.ts";
 import { SegmentComputer } from "./workers/segment-computer.ts";
 import {
   SegmentHandler,
   segmentPersonalData,
-} from "./workers/segment-handler.ts";
+} from "./segments/segment-handler.ts";
 import { SegmentTimers } from "./workers/segment-timers.ts";
-import { messagingData, messagingMerges } from "./workers/message-ledger.ts";
-import { MessagingSecrets } from "./workers/message-secrets.ts";
+import { messagingData, messagingMerges } from "./messages/message-ledger.ts";
+import { MessagingSecrets } from "./messages/message-secrets.ts";
 import { MessageSender } from "./workers/message-sender.ts";
 import {
   couponCodesData,
   couponRedemptions,
-} from "./workers/coupon-redemptions.ts";
+} from "./coupons/coupon-redemptions.ts";
 import {
   productAffinities,
   productViewsData,
-} from "./workers/product-affinities.ts";
+} from "./recommendations/product-affinities.ts";
 import { TemplateRenderer } from "./templates/content-renderer.ts";
 import { SnsVerifier, type SnsFetch } from "./providers/sns-verifier.ts";
 import { templateThreads } from "./templates/template-threads.ts";

@@ -13,11 +13,11 @@ import {
   type ImportKind,
   type RejectedRow,
 } from "@herald/core/imports/csv-rows";
-import { catalogWrites } from "../db/catalog.sql.ts";
-import { insertIngestErrors } from "../db/ingest-errors.sql.ts";
-import { getSettings } from "../db/settings.sql.ts";
-import { listWorkspaces } from "../db/workspaces.sql.ts";
-import { appendEvents } from "../workers/ingest-writer.ts";
+import { catalogWrites } from "../catalog/catalog.sql.ts";
+import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
+import { getSettings } from "../workspaces/settings.sql.ts";
+import { listWorkspaces } from "../workspaces/workspaces.sql.ts";
+import { appendEvents } from "../events/ingest-writer.ts";
 import type { OperationContext } from "./operations.ts";
 
 /**

@@ -10,20 +10,20 @@ import {
 import type { Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
-import { workspaceStore } from "../db/workspaces.sql.ts";
+import { workspaceStore } from "../workspaces/workspaces.sql.ts";
 import type { Logger } from "../logger.ts";
 import type { Progress } from "./control.ts";
 import { importCsv, importWorkspace } from "./import-csv.ts";
-import { listFlows } from "../db/flows.sql.ts";
+import { listFlows } from "../flows/flows.sql.ts";
 import { createFlow, publishFlow, updateFlow } from "../flows/flow-service.ts";
 import {
   installFlow,
   listLibrary,
   missingStoreSettings,
 } from "../flows/library-install.ts";
-import { updateSettings } from "../db/settings.sql.ts";
+import { updateSettings } from "../workspaces/settings.sql.ts";
 import { WorkspaceSettings } from "@herald/core/workspaces/settings";
-import { importListFile } from "../workers/segment-lists.ts";
+import { importListFile } from "../lists/list-members.ts";
 
 /**
  * What an operator scripts, as named operations with validated arguments. The CLI runs

@@ -13,8 +13,8 @@ import {
   settle,
   startTestHerald,
 } from "../testing/test-server.ts";
-import { SettingsCache } from "../workers/settings-cache.ts";
-import { countBacklog } from "../db/events.sql.ts";
+import { SettingsCache } from "../workspaces/settings-cache.ts";
+import { countBacklog } from "../events/events.sql.ts";
 
 describeOnDatabases("unique coupons", (db) => {
   let herald: Herald;

@@ -12,7 +12,7 @@ import {
   insertIssuedCode,
   lockIssueKey,
   type CodeRow,
-} from "../db/coupons.sql.ts";
+} from "./coupons.sql.ts";
 
 const dayMs = 86_400_000;
 const maxAttempts = 10;

@@ -14,7 +14,7 @@ import {
   upsertDateTimers,
   upsertSchedule,
   audienceBatch,
-} from "../db/flow-triggers.sql.ts";
+} from "./flow-triggers.sql.ts";
 import {
   endedAtNodes,
   entryHistory,
@@ -32,15 +32,15 @@ import {
   setFlowStatus,
   updateDraft,
   type FlowRecord,
-} from "../db/flows.sql.ts";
-import { daysOfUseOf, recentTriggerEvents } from "../db/flow-facts.sql.ts";
-import { getProfileRow, toProfile } from "../db/profiles.sql.ts";
-import { getSettings } from "../db/settings.sql.ts";
+} from "./flows.sql.ts";
+import { daysOfUseOf, recentTriggerEvents } from "./flow-facts.sql.ts";
+import { getProfileRow, toProfile } from "../profiles/profiles.sql.ts";
+import { getSettings } from "../workspaces/settings.sql.ts";
 import {
   gatherRunFacts,
   triggerProducts,
   type FlowEngine,
-} from "../workers/flow-engine.ts";
+} from "./flow-engine.ts";
 
 /**
  * Flows as the admin API and the CLI manage them: drafts validated on save, publishing an

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { StoredKey } from "@herald/core/workspaces/workspaces";
 import type { Database } from "../db/database.ts";
-import { findKeyByHash } from "../db/workspaces.sql.ts";
+import { findKeyByHash } from "../workspaces/workspaces.sql.ts";
 import { errorBody } from "./errors.ts";
 
 /** Who a request acts for, once its key is checked. */

@@ -2,7 +2,7 @@ import Type from "typebox";
 import Value from "typebox/value";
 import { DomainError } from "@herald/core/domain-error";
 import { describeSchemaErrors } from "@herald/core/validation";
-import type { MessageNews } from "../workers/message-ledger.ts";
+import type { MessageNews } from "../messages/message-ledger.ts";
 
 /**
  * What SES, SendGrid, Postmark and Mailgun post, as TypeBox schemas of the fields Herald

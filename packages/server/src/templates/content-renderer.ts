@@ -12,11 +12,11 @@ import { emptyProfile, type Profile } from "@herald/core/profiles/profile";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import { issueCoupon } from "../coupons/issue-coupon.ts";
 import type { Database, Queryable } from "../db/database.ts";
-import { findProfileIdsBy } from "../db/identities.sql.ts";
-import { getPool } from "../db/coupons.sql.ts";
-import { getProfileRow, toProfile } from "../db/profiles.sql.ts";
-import { currentVersion, getVersion } from "../db/templates.sql.ts";
-import type { SettingsCache } from "../workers/settings-cache.ts";
+import { findProfileIdsBy } from "../profiles/identities.sql.ts";
+import { getPool } from "../coupons/coupons.sql.ts";
+import { getProfileRow, toProfile } from "../profiles/profiles.sql.ts";
+import { currentVersion, getVersion } from "./templates.sql.ts";
+import type { SettingsCache } from "../workspaces/settings-cache.ts";
 import type { CompiledContent } from "./compile.ts";
 import { productResolver } from "./products.ts";
 import {

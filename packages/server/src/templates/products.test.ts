@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, it } from "node:test";
 import { ManualClock } from "@herald/core/clock";
 import type { Herald } from "../main.ts";
-import { countBacklog } from "../db/events.sql.ts";
+import { countBacklog } from "../events/events.sql.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   api,

@@ -19,7 +19,7 @@ import {
   toProductItem,
   trendingProducts,
   upsellProducts,
-} from "../db/recommendations.sql.ts";
+} from "../recommendations/recommendations.sql.ts";
 
 /**
  * Answers the `{% products %}` blocks of one render from the catalog and the counts the

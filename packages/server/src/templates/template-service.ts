@@ -20,7 +20,7 @@ import {
   listPartials,
   nameTaken,
   upsertPartial,
-} from "../db/templates.sql.ts";
+} from "./templates.sql.ts";
 import type { CompiledContent } from "./compile.ts";
 import { engines } from "./liquid.ts";
 import { builtInPartials, starterTemplates } from "./starter-kit.ts";

@@ -10,8 +10,8 @@ import {
   settle,
   startTestHerald,
 } from "../testing/test-server.ts";
-import { SettingsCache } from "../workers/settings-cache.ts";
-import { countBacklog } from "../db/events.sql.ts";
+import { SettingsCache } from "../workspaces/settings-cache.ts";
+import { countBacklog } from "../events/events.sql.ts";
 import { TemplateRenderer } from "./content-renderer.ts";
 
 /** A real Order Completed payload (Segment e-commerce spec v2). */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { EnqueueRequest } from "@herald/core/messages/ledger";
 import type { Herald } from "../main.ts";
-import { enqueueMessage } from "../workers/message-ledger.ts";
+import { enqueueMessage } from "../messages/message-ledger.ts";
 import { api, settle } from "./test-server.ts";
 
 /**

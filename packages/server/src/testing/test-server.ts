@@ -5,7 +5,7 @@ import {
 } from "@herald/core/workspaces/workspaces";
 import { parseConfig, type Config } from "../config.ts";
 import type { Database } from "../db/database.ts";
-import { workspaceStore } from "../db/workspaces.sql.ts";
+import { workspaceStore } from "../workspaces/workspaces.sql.ts";
 import { silentLogger } from "../logger.ts";
 import { startHerald, type Herald } from "../main.ts";
 import type { SnsFetch } from "../providers/sns-verifier.ts";

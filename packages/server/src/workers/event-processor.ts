@@ -31,12 +31,12 @@ import {
   setEventProfile,
   toStoredEvent,
   type EventRow,
-} from "../db/events.sql.ts";
+} from "../events/events.sql.ts";
 import {
   findOwners,
   insertIdentities,
   moveIdentities,
-} from "../db/identities.sql.ts";
+} from "../profiles/identities.sql.ts";
 import {
   cancelOrder,
   insertOrder,
@@ -45,7 +45,7 @@ import {
   rekeyOrders,
   setFulfillment,
   updateOrder,
-} from "../db/orders.sql.ts";
+} from "../orders/orders.sql.ts";
 import {
   insertMerge,
   insertProfiles,
@@ -53,10 +53,10 @@ import {
   markMerged,
   saveProfiles,
   toProfile,
-} from "../db/profiles.sql.ts";
+} from "../profiles/profiles.sql.ts";
 import type { Logger } from "../logger.ts";
 import type { Worker } from "../main.ts";
-import type { SettingsCache } from "./settings-cache.ts";
+import type { SettingsCache } from "../workspaces/settings-cache.ts";
 import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
 
 /**

@@ -29,7 +29,7 @@ import {
   setCatalogCursor,
   updateSchedule,
   upsertDateTimers,
-} from "../db/flow-triggers.sql.ts";
+} from "../flows/flow-triggers.sql.ts";
 import {
   claimDueRuns,
   insertRuns,
@@ -40,12 +40,12 @@ import {
   postponeRun,
   toRun,
   type RunRow,
-} from "../db/flows.sql.ts";
-import { getProfileRow } from "../db/profiles.sql.ts";
-import { getSettings } from "../db/settings.sql.ts";
+} from "../flows/flows.sql.ts";
+import { getProfileRow } from "../profiles/profiles.sql.ts";
+import { getSettings } from "../workspaces/settings.sql.ts";
 import type { Logger } from "../logger.ts";
 import type { Worker } from "../main.ts";
-import type { FlowEngine, LiveFlow, RunWork } from "./flow-engine.ts";
+import type { FlowEngine, LiveFlow, RunWork } from "../flows/flow-engine.ts";
 import { startLoop, type Loop } from "./worker-loop.ts";
 
 /**

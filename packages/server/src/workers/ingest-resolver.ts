@@ -1,9 +1,9 @@
 import { Counter, type Registry } from "prom-client";
 import type { Clock } from "@herald/core/clock";
 import { isConflict, type Database, type Tx } from "../db/database.ts";
-import { eventsChannel } from "../db/events.sql.ts";
-import { storeIngested } from "../db/ingest.sql.ts";
-import { insertIngestErrors } from "../db/ingest-errors.sql.ts";
+import { eventsChannel } from "../events/events.sql.ts";
+import { storeIngested } from "../events/ingest.sql.ts";
+import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
 import {
   decodeIntakeRow,
   intakeChannel,
@@ -12,9 +12,9 @@ import {
   takeIntakeRow,
   type IngestItem,
   type IntakeRow,
-} from "../db/intake.sql.ts";
+} from "../events/intake.sql.ts";
 import type { Logger } from "../logger.ts";
-import { planProfiles } from "./ingest-writer.ts";
+import { planProfiles } from "../events/ingest-writer.ts";
 import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
 
 /**

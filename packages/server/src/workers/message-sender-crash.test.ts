@@ -6,11 +6,11 @@ import { systemClock } from "@herald/core/clock";
 import { uuidv7 } from "@herald/core/ids";
 import { createWorkspace } from "@herald/core/workspaces/workspaces";
 import { openPglite } from "../db/pglite.ts";
-import { insertProfiles } from "../db/profiles.sql.ts";
-import { updateSettings } from "../db/settings.sql.ts";
-import { workspaceStore } from "../db/workspaces.sql.ts";
+import { insertProfiles } from "../profiles/profiles.sql.ts";
+import { updateSettings } from "../workspaces/settings.sql.ts";
+import { workspaceStore } from "../workspaces/workspaces.sql.ts";
 import { silentLogger } from "../logger.ts";
-import { enqueueMessage } from "./message-ledger.ts";
+import { enqueueMessage } from "../messages/message-ledger.ts";
 import {
   startHeraldProcess,
   tempDataDir,

@@ -12,7 +12,11 @@ import {
   patchSettings,
   queueMessage,
 } from "../testing/messaging.ts";
-import { insertList, listStatusesOf, setListStatus } from "../db/lists.sql.ts";
+import {
+  insertList,
+  listStatusesOf,
+  setListStatus,
+} from "../lists/lists.sql.ts";
 import { startSmtpSink, type SmtpSink } from "../testing/smtp-sink.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {

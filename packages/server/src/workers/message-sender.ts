@@ -37,16 +37,19 @@ import {
   type MessageRow,
   type SendingRow,
   type SendResult,
-} from "../db/messages.sql.ts";
+} from "../messages/messages.sql.ts";
 import type { Logger } from "../logger.ts";
 import type { Worker } from "../main.ts";
 import { RateLimiter } from "../providers/rate-limit.ts";
 import type { SendOutcome } from "../providers/provider.ts";
-import { applySendEffect, type SendEffect } from "./message-ledger.ts";
-import { gatherPolicyFacts } from "./message-policy-facts.ts";
-import { prepareMessage, ProviderSet } from "./message-delivery.ts";
-import type { MessagingSecrets } from "./message-secrets.ts";
-import type { SettingsCache } from "./settings-cache.ts";
+import {
+  applySendEffect,
+  type SendEffect,
+} from "../messages/message-ledger.ts";
+import { gatherPolicyFacts } from "../messages/message-policy-facts.ts";
+import { prepareMessage, ProviderSet } from "../messages/message-delivery.ts";
+import type { MessagingSecrets } from "../messages/message-secrets.ts";
+import type { SettingsCache } from "../workspaces/settings-cache.ts";
 import { startLoop, type Loop } from "./worker-loop.ts";
 
 /**

@@ -1,7 +1,7 @@
 import type { Clock } from "@herald/core/clock";
 import { usesRfm } from "@herald/core/segments/segments";
 import { isConflict, type Database, type Tx } from "../db/database.ts";
-import { rfmThresholds } from "../db/profiles.sql.ts";
+import { rfmThresholds } from "../profiles/profiles.sql.ts";
 import {
   analyzeMemberships,
   advanceComputation,
@@ -14,7 +14,7 @@ import {
   segmentsChannel,
   startedSegments,
   startComputation,
-} from "../db/segments.sql.ts";
+} from "../segments/segments.sql.ts";
 import type { Logger } from "../logger.ts";
 import type { Worker } from "../main.ts";
 import {
@@ -22,7 +22,7 @@ import {
   loadCatalog,
   recordMembershipEvents,
   type ProfileChange,
-} from "./segment-evaluator.ts";
+} from "../segments/segment-evaluator.ts";
 import { startLoop, type Loop } from "./worker-loop.ts";
 
 /**

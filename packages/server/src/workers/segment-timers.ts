@@ -1,24 +1,24 @@
 import type { Clock } from "@herald/core/clock";
 import type { Database } from "../db/database.ts";
-import { lockProfiles } from "../db/profiles.sql.ts";
+import { lockProfiles } from "../profiles/profiles.sql.ts";
 import {
   dueExpiries,
   nextExpiryAt,
   recomputeScores,
-} from "../db/scores.sql.ts";
+} from "../scores/scores.sql.ts";
 import {
   dueTimers,
   nextTimerAt,
   segmentTimersChannel,
   takeTimers,
-} from "../db/segments.sql.ts";
+} from "../segments/segments.sql.ts";
 import type { Logger } from "../logger.ts";
 import type { Worker } from "../main.ts";
 import {
   evaluateProfiles,
   loadCatalog,
   type ProfileChange,
-} from "./segment-evaluator.ts";
+} from "../segments/segment-evaluator.ts";
 import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
 
 /**
