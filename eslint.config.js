@@ -137,6 +137,33 @@ export default tseslint.config(
     },
   },
   {
+    // A route validates, calls one use-case of its feature and returns: SQL and
+    // transactions live in the feature's service, never in a route file.
+    files: ["packages/server/src/**/*-routes.ts"],
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["**/db/*", "**/*.sql.ts"],
+              message:
+                "routes call their feature's service; SQL and the database stay behind it.",
+            },
+          ],
+        },
+      ],
+      "no-restricted-syntax": [
+        "error",
+        {
+          selector: "CallExpression[callee.property.name='transaction']",
+          message:
+            "routes open no transactions: the feature's service does, in one use-case.",
+        },
+      ],
+    },
+  },
+  {
     files: [
       "packages/server/src/cli/**/*.ts",
       "bench/**/*.ts",

@@ -17,8 +17,10 @@ import {
   workspaceStore,
 } from "./workspaces/workspaces.sql.ts";
 import { KeyResolver } from "./http/auth.ts";
-import { buildApp, type App } from "./http/app.ts";
+import { buildApp } from "./http/app.ts";
+import type { App } from "./http/http-deps.ts";
 import type { Logger } from "./logger.ts";
+import type { Worker } from "./workers/worker.ts";
 import { createMetrics } from "./metrics.ts";
 import { profileStore, type PersonalData } from "./profiles/profile-store.ts";
 import { EventProcessor } from "./workers/event-processor.ts";
@@ -58,14 +60,6 @@ import { openRecordedClock, type RecordedClock } from "./recorded-clock.ts";
  * accepting, let in-flight requests and worker steps finish, record the clock, close the
  * database, release the lock.
  */
-
-/** Background work run by the `worker` and `all` roles. */
-export interface Worker {
-  readonly name: string;
-  start(): void;
-  /** Resolves once the step in progress, if any, has finished. */
-  stop(): Promise<void>;
-}
 
 /** A running Herald. */
 export interface Herald {

@@ -13,7 +13,7 @@ import {
   listCatalogChanges,
   listProducts,
 } from "./catalog.sql.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const ProductBatch = Type.Object(
   { products: Type.Array(ProductInput, { minItems: 1, maxItems: 1000 }) },

@@ -7,7 +7,7 @@ import {
   listConnections,
   upsertConnection,
 } from "./connections.sql.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const Platform = Type.Union([
   Type.Literal("shopify"),

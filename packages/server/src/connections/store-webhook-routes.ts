@@ -28,7 +28,7 @@ import {
 import type { Tx } from "../db/database.ts";
 import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
 import { appendEvents, appendProfileEvents } from "../events/ingest-writer.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 /**
  * Store webhooks: Shopify and WooCommerce. The signature is checked over the raw body with

@@ -18,7 +18,7 @@ import {
   type CodeRow,
   type PoolCounts,
 } from "./coupons.sql.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
 
 const Counts = Type.Object({

@@ -2,7 +2,7 @@ import Type from "typebox";
 import { eventCursor, parseEventCursor } from "@herald/core/profiles/profiles";
 import { listEvents, toStoredEvent } from "./events.sql.ts";
 import { listIngestErrors } from "./ingest-errors.sql.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 import { EventView, eventView } from "../profiles/profile-routes.ts";
 
 /** The workspace's event log and the events ingest refused. */

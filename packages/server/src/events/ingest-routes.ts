@@ -15,7 +15,7 @@ import {
 } from "@herald/core/identity/identifiers";
 import type { IngestError } from "./ingest-errors.sql.ts";
 import { encodeIntakeItem } from "./intake.sql.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 import { clientError, errorBody, handleError } from "../http/errors.ts";
 
 /**

@@ -16,7 +16,7 @@ import {
 } from "./flow-service.ts";
 import { installFlow, listLibrary } from "./library-install.ts";
 import { maxVersion } from "../http/input-limits.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const FlowView = Type.Object({
   id: Type.String(),

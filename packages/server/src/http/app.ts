@@ -1,22 +1,5 @@
-import Fastify, {
-  LogController,
-  type FastifyBaseLogger,
-  type FastifyInstance,
-  type RawReplyDefaultExpression,
-  type RawRequestDefaultExpression,
-  type RawServerDefault,
-} from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger } from "fastify";
 import type { TypeBoxTypeProvider } from "@fastify/type-provider-typebox";
-import type { Clock } from "@herald/core/clock";
-import type { Config } from "../config.ts";
-import type { Database } from "../db/database.ts";
-import type { Logger } from "../logger.ts";
-import type { Metrics } from "../metrics.ts";
-import type { ProfileStore } from "@herald/core/profiles/profiles";
-import type { IngestWriter } from "../events/ingest-writer.ts";
-import type { SettingsCache } from "../workspaces/settings-cache.ts";
-import type { MessagingSecrets } from "../messages/message-secrets.ts";
-import type { SnsVerifier } from "../providers/sns-verifier.ts";
 import { registerMessageRoutes } from "../messages/message-routes.ts";
 import { registerProviderWebhookRoutes } from "../messages/provider-webhook-routes.ts";
 import { registerTrackingRoutes } from "../messages/tracking-routes.ts";
@@ -26,7 +9,8 @@ import { registerWebhookRoutes } from "../connections/store-webhook-routes.ts";
 import { registerEventRoutes } from "../events/event-routes.ts";
 import { registerIngestRoutes } from "../events/ingest-routes.ts";
 import { registerProfileRoutes } from "../profiles/profile-routes.ts";
-import { requireSecretKey, type KeyResolver } from "./auth.ts";
+import { requireSecretKey } from "./auth.ts";
+import type { App, HttpDeps } from "./http-deps.ts";
 import { handleError, errorBody, maxParamLength } from "./errors.ts";
 import { registerHealthRoutes } from "./health.ts";
 import { recordRoutes, registerDocsPage, registerOpenApi } from "./openapi.ts";
@@ -39,34 +23,7 @@ import { registerTagRoutes } from "../tags/tag-routes.ts";
 import { registerTemplateRoutes } from "../templates/template-routes.ts";
 import { registerCouponRoutes } from "../coupons/coupon-routes.ts";
 import { registerFlowRoutes } from "../flows/flow-routes.ts";
-import type { FlowEngine } from "../flows/flow-engine.ts";
 import YAML from "yaml";
-
-/** The Fastify instance with TypeBox schemas as its type provider. */
-export type App = FastifyInstance<
-  RawServerDefault,
-  RawRequestDefaultExpression,
-  RawReplyDefaultExpression,
-  FastifyBaseLogger,
-  TypeBoxTypeProvider
->;
-
-/** What the routes need, built once by the composition root. */
-export interface HttpDeps {
-  config: Readonly<Config>;
-  db: Database;
-  clock: Clock;
-  logger: Logger;
-  metrics: Metrics;
-  keys: KeyResolver;
-  settings: SettingsCache;
-  ingest: IngestWriter;
-  profiles: ProfileStore;
-  /** The flow engine, where this process runs flows (API triggers start runs with it). */
-  flows?: FlowEngine;
-  /** Delivery: the secrets that sign tracking links and webhook addresses, SNS signatures. */
-  messaging: { secrets: MessagingSecrets; sns: SnsVerifier };
-}
 
 export const apiVersion = "0.1.0";
 

@@ -1,5 +1,5 @@
 import Type from "typebox";
-import type { App, HttpDeps } from "./app.ts";
+import type { App, HttpDeps } from "./http-deps.ts";
 
 /** `GET /health` (is the database reachable) and `GET /metrics` (Prometheus text). */
 export function registerHealthRoutes(app: App, deps: HttpDeps): void {

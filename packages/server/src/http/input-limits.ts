@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { DomainError } from "@herald/core/domain-error";
 import { findUnstorable, storableLimits } from "@herald/core/storable";
-import type { App } from "./app.ts";
+import type { App } from "./http-deps.ts";
 import { maxParamLength } from "./errors.ts";
 
 /**

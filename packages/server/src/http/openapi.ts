@@ -4,7 +4,7 @@ import type { RouteOptions } from "fastify";
 import { FlowDefinition } from "@herald/core/flows/definition";
 import { SegmentCondition } from "@herald/core/segments/condition";
 import { WorkspaceSettings } from "@herald/core/workspaces/settings";
-import type { App } from "./app.ts";
+import type { App } from "./http-deps.ts";
 
 /**
  * The API document, `GET /api/openapi.json` (OpenAPI 3.1), and its readable form at

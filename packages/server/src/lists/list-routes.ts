@@ -30,7 +30,7 @@ import {
   removeListMembers,
 } from "../segments/segment-actions.ts";
 import { addPeopleToList, type ListPerson } from "./list-members.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const Status = Type.Enum([...listStatuses]);
 const Counts = Type.Object({

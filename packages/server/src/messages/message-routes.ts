@@ -33,7 +33,7 @@ import { appendEvents } from "../events/ingest-writer.ts";
 import { enqueueMessage, hashRequest } from "./message-ledger.ts";
 import { reachabilityChanged } from "../segments/segment-actions.ts";
 import { maxVersion } from "../http/input-limits.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
 import { telegramSecret } from "./provider-webhook-routes.ts";
 

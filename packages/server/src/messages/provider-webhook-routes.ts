@@ -49,7 +49,7 @@ import {
   unsubscribeRecipient,
 } from "./message-ledger.ts";
 import { reachabilityChanged } from "../segments/segment-actions.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 /**
  * What providers tell Herald, at `POST /webhooks/messages/<provider>/<hook token>` (the

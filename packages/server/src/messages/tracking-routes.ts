@@ -33,7 +33,7 @@ import {
   recordMessageNews,
   unsubscribeRecipient,
 } from "./message-ledger.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 import { errorBody } from "../http/errors.ts";
 
 /**

@@ -8,7 +8,7 @@ import {
   resolveProfile,
   viewProfile,
 } from "@herald/core/profiles/profiles";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 /** The JSON shape of an event in API answers. */
 export const EventView = Type.Object({

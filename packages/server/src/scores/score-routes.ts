@@ -21,7 +21,7 @@ import {
   updateScore,
 } from "./scores.sql.ts";
 import { addScore } from "../segments/segment-actions.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const ScoreView = Type.Object({
   name: Type.String(),

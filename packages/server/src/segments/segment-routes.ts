@@ -26,7 +26,7 @@ import {
   updateSegment,
 } from "./segments.sql.ts";
 import { rfmThresholds } from "../profiles/profiles.sql.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const Definition = Type.Unknown({
   description:

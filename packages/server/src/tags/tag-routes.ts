@@ -15,7 +15,7 @@ import {
   tagsOf,
 } from "./tags.sql.ts";
 import { addTag, removeTag } from "../segments/segment-actions.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const TagRuleView = Type.Object({
   id: Type.String(),

@@ -24,7 +24,7 @@ import {
 import { enqueueMessage } from "../messages/message-ledger.ts";
 import { profileWithAddress, sampleEventData } from "./content-renderer.ts";
 import { maxVersion } from "../http/input-limits.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
 
 const Channel = Type.Union([

@@ -55,7 +55,7 @@ import {
   toProfile,
 } from "../profiles/profiles.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "../main.ts";
+import type { Worker } from "./worker.ts";
 import type { SettingsCache } from "../workspaces/settings-cache.ts";
 import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
 

@@ -44,7 +44,7 @@ import {
 import { getProfileRow } from "../profiles/profiles.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "../main.ts";
+import type { Worker } from "./worker.ts";
 import type { FlowEngine, LiveFlow, RunWork } from "../flows/flow-engine.ts";
 import { startLoop, type Loop } from "./worker-loop.ts";
 

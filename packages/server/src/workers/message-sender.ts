@@ -39,7 +39,7 @@ import {
   type SendResult,
 } from "../messages/messages.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "../main.ts";
+import type { Worker } from "./worker.ts";
 import { RateLimiter } from "../providers/rate-limit.ts";
 import type { SendOutcome } from "../providers/provider.ts";
 import {

@@ -16,7 +16,7 @@ import {
   startComputation,
 } from "../segments/segments.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "../main.ts";
+import type { Worker } from "./worker.ts";
 import {
   evaluateProfiles,
   loadCatalog,

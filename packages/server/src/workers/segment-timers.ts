@@ -13,7 +13,7 @@ import {
   takeTimers,
 } from "../segments/segments.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "../main.ts";
+import type { Worker } from "./worker.ts";
 import {
   evaluateProfiles,
   loadCatalog,

@@ -15,7 +15,7 @@ import {
 import { getSettings, updateSettings } from "./settings.sql.ts";
 import { isSendgridPublicKey } from "../providers/email-webhook-signatures.ts";
 import { workspaceStore } from "./workspaces.sql.ts";
-import type { App, HttpDeps } from "../http/app.ts";
+import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
 
 const KeyKind = Type.Union([Type.Literal("write"), Type.Literal("secret")]);
