@@ -6,6 +6,8 @@ import { listStatuses } from "../lists/lists.ts";
 import { channels } from "../profiles/consent.ts";
 import { rfmGroups } from "../profiles/rfm.ts";
 import {
+  Days,
+  ValueTest,
   dateOps,
   datePattern,
   equalityOps,
@@ -32,36 +34,6 @@ import {
 
 const lit = <const T extends string>(...values: readonly T[]) =>
   Type.Enum<T[]>([...values]);
-
-/** Days of a rolling window or a relative date. */
-const Days = Type.Integer({ minimum: 0, maximum: 36_500 });
-const Scalar = Type.Union([
-  Type.String({ maxLength: 1000 }),
-  Type.Number({ minimum: -1e15, maximum: 1e15 }),
-  Type.Boolean(),
-]);
-const DateText = Type.String({ pattern: datePattern.source });
-
-/** A comparison of one value: `op` and its operand (`value`, `values` or `days`). */
-export const ValueTest = Type.Union([
-  Type.Object({ op: lit(...equalityOps), value: Scalar }),
-  Type.Object({
-    op: lit(...textOps),
-    value: Type.String({ minLength: 1, maxLength: 1000 }),
-  }),
-  Type.Object({
-    op: lit(...setOps),
-    values: Type.Array(Scalar, { minItems: 1, maxItems: 1000 }),
-  }),
-  Type.Object({ op: lit(...presenceOps) }),
-  Type.Object({
-    op: lit(...numberOps),
-    value: Type.Number({ minimum: -1e15, maximum: 1e15 }),
-  }),
-  Type.Object({ op: lit(...dateOps), value: DateText }),
-  Type.Object({ op: lit(...relativeOps), days: Days }),
-]);
-export type ValueTest = Type.Static<typeof ValueTest>;
 
 /** A filter on an event property (dotted path into nested objects). */
 export const PropertyFilter = Type.Intersect([

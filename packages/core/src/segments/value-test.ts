@@ -1,12 +1,14 @@
+import Type from "typebox";
 import { isJsonObject } from "../events/event.ts";
-import type { ValueTest } from "./condition.ts";
 
 /**
- * What a value test means: the comparisons segment conditions apply to traits, profile
- * attributes and event properties, and the instant at which a time-relative test will
- * change its answer with no new data. The SQL compiler in server compiles the same tests;
- * a property test keeps the two in agreement, so every rule here is exact and two-valued
- * (a missing value is false for positive tests and true for their negations).
+ * A value test, the comparison of one value at the leaves of the condition language: its
+ * shape (the `ValueTest` schema) and what it means, that is the comparisons segment
+ * conditions apply to traits, profile attributes and event properties, and the instant at
+ * which a time-relative test will change its answer with no new data. The SQL compiler in
+ * server compiles the same tests; a property test keeps the two in agreement, so every
+ * rule here is exact and two-valued (a missing value is false for positive tests and true
+ * for their negations).
  */
 
 /** A day in milliseconds: windows are exact multiples of it (no calendar, no DST). */
@@ -88,6 +90,36 @@ export function numericValue(value: unknown): number | undefined {
 /** ISO dates and date-times Herald reads as instants; the SQL function herald_json_time matches it. */
 export const datePattern =
   /^([1-9][0-9]{3})-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])(?:[T ]([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9])(?:\.([0-9]{1,3}))?)?(Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?$/;
+
+/** Days of a rolling window or a relative date. */
+export const Days = Type.Integer({ minimum: 0, maximum: 36_500 });
+const Scalar = Type.Union([
+  Type.String({ maxLength: 1000 }),
+  Type.Number({ minimum: -1e15, maximum: 1e15 }),
+  Type.Boolean(),
+]);
+const DateText = Type.String({ pattern: datePattern.source });
+
+/** A comparison of one value: `op` and its operand (`value`, `values` or `days`). */
+export const ValueTest = Type.Union([
+  Type.Object({ op: Type.Enum([...equalityOps]), value: Scalar }),
+  Type.Object({
+    op: Type.Enum([...textOps]),
+    value: Type.String({ minLength: 1, maxLength: 1000 }),
+  }),
+  Type.Object({
+    op: Type.Enum([...setOps]),
+    values: Type.Array(Scalar, { minItems: 1, maxItems: 1000 }),
+  }),
+  Type.Object({ op: Type.Enum([...presenceOps]) }),
+  Type.Object({
+    op: Type.Enum([...numberOps]),
+    value: Type.Number({ minimum: -1e15, maximum: 1e15 }),
+  }),
+  Type.Object({ op: Type.Enum([...dateOps]), value: DateText }),
+  Type.Object({ op: Type.Enum([...relativeOps]), days: Days }),
+]);
+export type ValueTest = Type.Static<typeof ValueTest>;
 
 /**
  * A string holding an ISO 8601 date or date-time, as epoch milliseconds: date-only and

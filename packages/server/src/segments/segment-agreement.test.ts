@@ -6,8 +6,8 @@ import { rfmGroups } from "@herald/core/profiles/rfm";
 import {
   conditionErrors,
   type SegmentCondition,
-  type ValueTest,
 } from "@herald/core/segments/condition";
+import type { ValueTest } from "@herald/core/segments/value-test";
 import { insertList } from "../lists/lists.sql.ts";
 import {
   deletePushSubscription,

@@ -1,8 +1,11 @@
 import assert from "node:assert/strict";
 import { it } from "node:test";
 import fc from "fast-check";
-import type { ValueTest } from "@herald/core/segments/condition";
-import { parseDateValue, testJson } from "@herald/core/segments/value-test";
+import {
+  parseDateValue,
+  testJson,
+  type ValueTest,
+} from "@herald/core/segments/value-test";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import {
   jsonTest,

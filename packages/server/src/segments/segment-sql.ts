@@ -12,7 +12,6 @@ import {
   type ConditionOf,
   type PropertyFilter,
   type SegmentCondition,
-  type ValueTest,
 } from "@herald/core/segments/condition";
 import {
   dateOps,
@@ -20,6 +19,7 @@ import {
   parseDateValue,
   relativeOps,
   asciiLower,
+  type ValueTest,
 } from "@herald/core/segments/value-test";
 import { rfmGroup, type RfmThresholds } from "@herald/core/profiles/rfm";
 
