@@ -4,8 +4,8 @@ import {
   createWorkspace,
   type NewWorkspace,
 } from "@herald/core/workspaces/workspaces";
-import { startControlServer } from "./cli/control.ts";
-import { runOperation } from "./cli/operations.ts";
+import { startControlServer } from "./operations/control.ts";
+import { runOperation } from "./operations/operations.ts";
 import type { Config } from "./config.ts";
 import type { Database } from "./db/database.ts";
 import { DataDirLock } from "./db/data-dir-lock.ts";

@@ -10,9 +10,10 @@ import { DataDirLockedError, liveHolder } from "../db/data-dir-lock.ts";
 import { migrate } from "../db/migrate.ts";
 import { createLogger, silentLogger } from "../logger.ts";
 import { openStorage, startHerald } from "../main.ts";
-import { callControl, OperationError, type Progress } from "./control.ts";
-import type { ImportSummary } from "./import-csv.ts";
-import { runOperation } from "./operations.ts";
+import { callControl, OperationError } from "../operations/control.ts";
+import type { ImportSummary } from "../operations/import-csv.ts";
+import type { Progress } from "../operations/operation-context.ts";
+import { runOperation } from "../operations/operations.ts";
 import { isCopy, runAsCopy, superviseCopies } from "./processes.ts";
 
 /**

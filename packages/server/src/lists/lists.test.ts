@@ -5,7 +5,7 @@ import path from "node:path";
 import { after, before, it } from "node:test";
 import { ManualClock } from "@herald/core/clock";
 import type { NewWorkspace } from "@herald/core/workspaces/workspaces";
-import { runOperation } from "../cli/operations.ts";
+import { runOperation } from "../operations/operations.ts";
 import { parseConfig } from "../config.ts";
 import { listStatusesOf } from "./lists.sql.ts";
 import { silentLogger } from "../logger.ts";

@@ -3,6 +3,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { isDomainError } from "@herald/core/domain-error";
 import type { Logger } from "../logger.ts";
+import type { Progress } from "./operation-context.ts";
 
 /**
  * The control channel: how `herald` CLI commands reach a server that holds the embedded
@@ -24,13 +25,6 @@ export type OperationRunner = (
   args: Record<string, unknown>,
   progress: (update: Progress) => void,
 ) => Promise<unknown>;
-
-/** Progress of a long operation. */
-export interface Progress {
-  done: number;
-  total?: number;
-  label?: string;
-}
 
 /** An error reported by the server for an operation, with its domain code if it had one. */
 export class OperationError extends Error {

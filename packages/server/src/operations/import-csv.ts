@@ -16,9 +16,11 @@ import {
 import { catalogWrites } from "../catalog/catalog.sql.ts";
 import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
-import { listWorkspaces } from "../workspaces/workspaces.sql.ts";
 import { appendEvents } from "../events/ingest-writer.ts";
-import type { OperationContext } from "./operations.ts";
+import {
+  resolveWorkspace,
+  type OperationContext,
+} from "./operation-context.ts";
 
 /**
  * `herald import customers|orders|products FILE.csv`: streams the file in batches of 500
@@ -49,21 +51,6 @@ async function countLines(file: string): Promise<number> {
   return Math.max(0, lines - 1);
 }
 
-/** Resolves the workspace an import is for: the one named, or the only one. */
-export async function importWorkspace(
-  ctx: OperationContext,
-  workspaceId: string | undefined,
-): Promise<string> {
-  if (workspaceId) return workspaceId;
-  const all = await listWorkspaces(ctx.db);
-  const [only] = all;
-  if (all.length === 1 && only) return only.id;
-  throw new DomainError(
-    "invalid",
-    "there are several workspaces: name one with --workspace (herald workspace list shows them)",
-  );
-}
-
 /** Runs an import; see the module comment. */
 export async function importCsv(
   ctx: OperationContext,
@@ -76,7 +63,7 @@ export async function importCsv(
 ): Promise<ImportSummary> {
   if (!fs.existsSync(input.file))
     throw new DomainError("not_found", `no file ${input.file}`);
-  const workspaceId = await importWorkspace(ctx, input.workspaceId);
+  const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
   const total = await countLines(input.file);
   const summary: ImportSummary = {
     kind: input.kind,

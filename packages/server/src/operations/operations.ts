@@ -1,5 +1,4 @@
 import Type from "typebox";
-import type { Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
 import { parseWith } from "@herald/core/validation";
 import {
@@ -7,13 +6,13 @@ import {
   createWorkspace,
   revokeKey,
 } from "@herald/core/workspaces/workspaces";
-import type { Config } from "../config.ts";
-import type { Database } from "../db/database.ts";
 import { migrate } from "../db/migrate.ts";
 import { workspaceStore } from "../workspaces/workspaces.sql.ts";
-import type { Logger } from "../logger.ts";
-import type { Progress } from "./control.ts";
-import { importCsv, importWorkspace } from "./import-csv.ts";
+import { importCsv } from "./import-csv.ts";
+import {
+  resolveWorkspace,
+  type OperationContext,
+} from "./operation-context.ts";
 import { listFlows } from "../flows/flows.sql.ts";
 import { createFlow, publishFlow, updateFlow } from "../flows/flow-service.ts";
 import {
@@ -30,17 +29,6 @@ import { importListFile } from "../lists/list-members.ts";
  * them on the database directly, or through the control channel of the server that holds
  * the embedded database; both paths run this same code.
  */
-
-/** What an operation runs with. */
-export interface OperationContext {
-  db: Database;
-  clock: Clock;
-  config: Readonly<Config>;
-  logger: Logger;
-  progress: (update: Progress) => void;
-  /** Present when the operation runs inside a server: lets it drop cached keys. */
-  forgetKey?: (keyId: string) => void;
-}
 
 type Operation = (
   ctx: OperationContext,
@@ -84,7 +72,7 @@ const operations: Record<string, Operation> = {
       args,
       "key create",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     return createKey(workspaceStore(ctx.db), ctx.clock, {
       ...input,
       workspaceId,
@@ -97,7 +85,7 @@ const operations: Record<string, Operation> = {
       args,
       "key list",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     const store = workspaceStore(ctx.db);
     if (!(await store.getWorkspace(workspaceId)))
       throw new DomainError("not_found", `no workspace ${workspaceId}`);
@@ -118,7 +106,7 @@ const operations: Record<string, Operation> = {
       args,
       "key revoke",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     await revokeKey(workspaceStore(ctx.db), ctx.clock, {
       workspaceId,
       keyId: input.keyId,
@@ -158,7 +146,7 @@ const operations: Record<string, Operation> = {
       args,
       "flows install",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     return missingStoreSettings(ctx.db, workspaceId, input.name);
   },
 
@@ -178,7 +166,7 @@ const operations: Record<string, Operation> = {
       args,
       "flows install",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     if (input.settings && Object.keys(input.settings).length > 0)
       await updateSettings(ctx.db, workspaceId, input.settings);
     const installed = await installFlow(
@@ -206,7 +194,7 @@ const operations: Record<string, Operation> = {
       args,
       "flows list",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     return (await listFlows(ctx.db, workspaceId)).map((f) => ({
       id: f.id,
       name: f.name,
@@ -226,7 +214,7 @@ const operations: Record<string, Operation> = {
       args,
       "flows apply",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     const name = (input.definition as { name?: unknown } | null)?.name;
     const existing = (await listFlows(ctx.db, workspaceId)).find(
       (f) => f.name === name,
@@ -263,7 +251,7 @@ const operations: Record<string, Operation> = {
       args,
       "list import",
     );
-    const workspaceId = await importWorkspace(ctx, input.workspaceId);
+    const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     return importListFile(
       ctx.db,
       ctx.clock,
