@@ -55,9 +55,8 @@ import {
   toProfile,
 } from "../profiles/profiles.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "./worker.ts";
 import type { SettingsCache } from "../workspaces/settings-cache.ts";
-import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
+import { LoopWorker, stepUntilIdle } from "./worker-loop.ts";
 
 /**
  * The event processor: consumes the event log after commit, in per-profile order, and
@@ -122,8 +121,7 @@ export interface EventHandler {
 }
 
 /** See the module comment. */
-export class EventProcessor implements Worker {
-  readonly name = "event-processor";
+export class EventProcessor extends LoopWorker {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #logger: Logger;
@@ -133,7 +131,6 @@ export class EventProcessor implements Worker {
   readonly #concurrency: number;
   readonly #processed: Counter;
   readonly #duration: Histogram;
-  #loop: Loop | undefined;
   /** The last round found more than a batch per lane waiting. */
   #backlog = false;
 
@@ -148,6 +145,12 @@ export class EventProcessor implements Worker {
     /** Partitions processed at once on PostgreSQL (the embedded database has one connection). */
     concurrency?: number;
   }) {
+    super(deps, {
+      name: "event-processor",
+      channels: [eventsChannel],
+      pollMs: 1_000,
+      step: () => this.processRound(),
+    });
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: this.name });
@@ -171,22 +174,6 @@ export class EventProcessor implements Worker {
   /** Registers a handler; call before start. */
   addHandler(handler: EventHandler): void {
     this.#handlers.push(handler);
-  }
-
-  start(): void {
-    this.#loop = startLoop({
-      name: this.name,
-      db: this.#db,
-      clock: this.#clock,
-      logger: this.#logger,
-      channels: [eventsChannel],
-      pollMs: 1_000,
-      step: () => this.processRound(),
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.#loop?.stop();
   }
 
   /** Processes everything committed so far; resolves to the number of events processed. */

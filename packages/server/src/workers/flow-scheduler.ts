@@ -44,9 +44,8 @@ import {
 import { getProfileRow } from "../profiles/profiles.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "./worker.ts";
 import type { FlowEngine, LiveFlow, RunWork } from "../flows/flow-engine.ts";
-import { startLoop, type Loop } from "./worker-loop.ts";
+import { LoopWorker } from "./worker-loop.ts";
 
 /**
  * The flow scheduler: advances runs whose wait is over, and starts the runs of timer
@@ -61,15 +60,13 @@ import { startLoop, type Loop } from "./worker-loop.ts";
  * States of a run here: waiting (wake_at in the future) → due → claimed (locked in this
  * transaction) → advanced (waiting again, completed or exited) on commit.
  */
-export class FlowScheduler implements Worker {
-  readonly name = "flow-scheduler";
+export class FlowScheduler extends LoopWorker {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #engine: FlowEngine;
   readonly #batchSize: number;
   readonly #lanes: number;
-  #loop: Loop | undefined;
 
   constructor(deps: {
     db: Database;
@@ -80,6 +77,13 @@ export class FlowScheduler implements Worker {
     /** Batches in flight at once on PostgreSQL. */
     lanes?: number;
   }) {
+    super(deps, {
+      name: "flow-scheduler",
+      channels: [flowsChannel],
+      pollMs: 1_000,
+      step: () => this.runDue(),
+      nextWakeAt: () => this.#nextWakeAt(),
+    });
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: this.name });
@@ -88,30 +92,16 @@ export class FlowScheduler implements Worker {
     this.#lanes = deps.lanes ?? 2;
   }
 
-  start(): void {
-    this.#loop = startLoop({
-      name: this.name,
-      db: this.#db,
-      clock: this.#clock,
-      logger: this.#logger,
-      channels: [flowsChannel],
-      pollMs: 1_000,
-      step: () => this.runDue(),
-      nextWakeAt: async () => {
-        const times = [
-          await nextRunDueAt(this.#db),
-          await nextDateTimerAt(this.#db),
-          await nextScheduleAt(this.#db),
-        ];
-        return times
-          .filter((t) => t !== undefined)
-          .sort((a, b) => a.getTime() - b.getTime())[0];
-      },
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.#loop?.stop();
+  /** When the next run, date trigger or schedule falls due. */
+  async #nextWakeAt(): Promise<Date | undefined> {
+    const times = [
+      await nextRunDueAt(this.#db),
+      await nextDateTimerAt(this.#db),
+      await nextScheduleAt(this.#db),
+    ];
+    return times
+      .filter((t) => t !== undefined)
+      .sort((a, b) => a.getTime() - b.getTime())[0];
   }
 
   /** One round of due work; resolves to how much was done (0 when nothing was due). */

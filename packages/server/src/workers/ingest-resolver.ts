@@ -15,7 +15,7 @@ import {
 } from "../events/intake.sql.ts";
 import type { Logger } from "../logger.ts";
 import { planProfiles } from "../events/ingest-writer.ts";
-import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
+import { LoopWorker, stepUntilIdle } from "./worker-loop.ts";
 
 /**
  * The ingest resolver: moves what the tracking API acknowledged from the intake into the
@@ -35,14 +35,12 @@ import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
  * errors log with the reason, so that they cannot hold up the rows behind them. Any other
  * failure (the database gone) leaves the intake as it was, for the next attempt.
  */
-export class IngestResolver {
-  readonly name = "ingest-resolver";
+export class IngestResolver extends LoopWorker {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #maxEvents: number;
   readonly #resolved: Counter<"result">;
-  #loop: Loop | undefined;
 
   constructor(deps: {
     db: Database;
@@ -52,6 +50,12 @@ export class IngestResolver {
     /** Events per transaction, about. */
     maxEvents?: number;
   }) {
+    super(deps, {
+      name: "ingest-resolver",
+      channels: [intakeChannel],
+      pollMs: 1_000,
+      step: () => this.step(),
+    });
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: this.name });
@@ -62,22 +66,6 @@ export class IngestResolver {
       labelNames: ["result"],
       registers: [deps.registry],
     });
-  }
-
-  start(): void {
-    this.#loop = startLoop({
-      name: this.name,
-      db: this.#db,
-      clock: this.#clock,
-      logger: this.#logger,
-      channels: [intakeChannel],
-      pollMs: 1_000,
-      step: () => this.step(),
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.#loop?.stop();
   }
 
   /** Resolves everything in the intake; resolves to the number of events taken. */

@@ -39,7 +39,6 @@ import {
   type SendResult,
 } from "../messages/messages.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "./worker.ts";
 import { RateLimiter } from "../providers/rate-limit.ts";
 import type { SendOutcome } from "../providers/provider.ts";
 import {
@@ -50,7 +49,7 @@ import { gatherPolicyFacts } from "../messages/message-policy-facts.ts";
 import { prepareMessage, ProviderSet } from "../messages/message-delivery.ts";
 import type { MessagingSecrets } from "../messages/message-secrets.ts";
 import type { SettingsCache } from "../workspaces/settings-cache.ts";
-import { startLoop, type Loop } from "./worker-loop.ts";
+import { LoopWorker } from "./worker-loop.ts";
 
 /**
  * The message sender: takes due ledger rows to the providers, never sending one twice.
@@ -133,8 +132,7 @@ type Slot = {
 };
 
 /** See the module comment. */
-export class MessageSender implements Worker {
-  readonly name = "message-sender";
+export class MessageSender extends LoopWorker {
   /** This sender's id on the rows it holds. */
   readonly id = `sender-${randomUUID()}`;
   readonly #d: SenderDeps;
@@ -148,10 +146,21 @@ export class MessageSender implements Worker {
   #lastSweep = 0;
   /** A wake-up for buffered outcomes is on its way. */
   #woken = false;
-  #loop: Loop | undefined;
   readonly #outcomes: Counter<"channel" | "outcome">;
 
   constructor(deps: SenderDeps) {
+    super(deps, {
+      name: "message-sender",
+      channels: [messagesChannel],
+      pollMs: 1_000,
+      step: () => this.step(),
+      // While messages are in flight, recording their outcomes wakes the loop; asking for
+      // the next due row then would find one already due and spin.
+      nextWakeAt: () =>
+        this.#tasks.size > 0
+          ? Promise.resolve(undefined)
+          : nextDueAt(this.#d.db),
+    });
     this.#d = deps;
     this.#logger = deps.logger.child({ component: this.name });
     this.#providers = new ProviderSet(deps);
@@ -175,26 +184,8 @@ export class MessageSender implements Worker {
     });
   }
 
-  start(): void {
-    this.#loop = startLoop({
-      name: this.name,
-      db: this.#d.db,
-      clock: this.#d.clock,
-      logger: this.#logger,
-      channels: [messagesChannel],
-      pollMs: 1_000,
-      step: () => this.step(),
-      // While messages are in flight, recording their outcomes wakes the loop; asking for
-      // the next due row then would find one already due and spin.
-      nextWakeAt: () =>
-        this.#tasks.size > 0
-          ? Promise.resolve(undefined)
-          : nextDueAt(this.#d.db),
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.#loop?.stop();
+  override async stop(): Promise<void> {
+    await super.stop();
     await this.idle();
     await this.#providers.close();
   }
@@ -637,10 +628,10 @@ export class MessageSender implements Worker {
       slot.inFlight === Math.floor(this.#buffer(slot) / 2)
     ) {
       // Once per batch: the next step records everything buffered by then.
-      if (this.#loop && !this.#woken) {
+      if (this.started && !this.#woken) {
         this.#woken = true;
-        this.#loop.wake();
-      } else if (!this.#loop) void this.#record();
+        this.wake();
+      } else if (!this.started) void this.#record();
     } else this.#recordTimer ??= setTimeout(() => void this.#record(), 50);
   }
 
@@ -726,7 +717,7 @@ export class MessageSender implements Worker {
         await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
       }
     }
-    this.#loop?.wake();
+    this.wake();
   }
 
   async #recordIn(tx: Tx, batch: Outcome[], now: Date): Promise<void> {

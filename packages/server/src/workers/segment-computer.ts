@@ -16,14 +16,13 @@ import {
   startComputation,
 } from "../segments/segments.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "./worker.ts";
 import {
   evaluateProfiles,
   loadCatalog,
   recordMembershipEvents,
   type ProfileChange,
 } from "../segments/segment-evaluator.ts";
-import { startLoop, type Loop } from "./worker-loop.ts";
+import { LoopWorker, stepUntilIdle } from "./worker-loop.ts";
 
 /**
  * The segment computer: computes a new or edited segment's members over every profile,
@@ -43,14 +42,12 @@ import { startLoop, type Loop } from "./worker-loop.ts";
  */
 
 /** Computes one segment's batches; see the module comment. */
-export class SegmentComputer implements Worker {
-  readonly name = "segment-computer";
+export class SegmentComputer extends LoopWorker {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #batchSize: number;
   readonly #workspaceId: string | null;
-  #loop: Loop | undefined;
 
   constructor(deps: {
     db: Database;
@@ -60,6 +57,13 @@ export class SegmentComputer implements Worker {
     /** Only this workspace\'s work (tests and tools sharing a database). */
     workspaceId?: string;
   }) {
+    super(deps, {
+      name: "segment-computer",
+      channels: [segmentsChannel],
+      pollMs: 5_000,
+      step: () => this.step(),
+      nextWakeAt: () => nextRefreshAt(this.#db, this.#workspaceId),
+    });
     this.#db = deps.db;
     this.#clock = deps.clock;
     this.#logger = deps.logger.child({ component: this.name });
@@ -67,28 +71,9 @@ export class SegmentComputer implements Worker {
     this.#batchSize = deps.batchSize ?? 25_000;
   }
 
-  start(): void {
-    this.#loop = startLoop({
-      name: this.name,
-      db: this.#db,
-      clock: this.#clock,
-      logger: this.#logger,
-      channels: [segmentsChannel],
-      pollMs: 5_000,
-      step: () => this.step(),
-      nextWakeAt: () => nextRefreshAt(this.#db, this.#workspaceId),
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.#loop?.stop();
-  }
-
   /** Runs every computation due to the end; resolves to the batches run. */
-  async runPending(): Promise<number> {
-    let batches = 0;
-    while ((await this.step()) > 0) batches++;
-    return batches;
+  runPending(): Promise<number> {
+    return stepUntilIdle(() => this.step());
   }
 
   /** Computes one batch of one due segment; 0 when none is due. */

@@ -13,13 +13,12 @@ import {
   takeTimers,
 } from "../segments/segments.sql.ts";
 import type { Logger } from "../logger.ts";
-import type { Worker } from "./worker.ts";
 import {
   evaluateProfiles,
   loadCatalog,
   type ProfileChange,
 } from "../segments/segment-evaluator.ts";
-import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
+import { LoopWorker, stepUntilIdle } from "./worker-loop.ts";
 
 /**
  * The segment timer worker: makes time-based conditions flip at the right moment with no
@@ -36,14 +35,12 @@ import { startLoop, stepUntilIdle, type Loop } from "./worker-loop.ts";
  * due, so a timer is handled once even with several workers. The loop sleeps until the
  * earliest timer by the clock, or a poll.
  */
-export class SegmentTimers implements Worker {
-  readonly name = "segment-timers";
+export class SegmentTimers extends LoopWorker {
   readonly #db: Database;
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #batchSize: number;
   readonly #workspaceId: string | null;
-  #loop: Loop | undefined;
 
   constructor(deps: {
     db: Database;
@@ -53,28 +50,18 @@ export class SegmentTimers implements Worker {
     /** Only this workspace\'s work (tests and tools sharing a database). */
     workspaceId?: string;
   }) {
-    this.#db = deps.db;
-    this.#clock = deps.clock;
-    this.#logger = deps.logger.child({ component: this.name });
-    this.#workspaceId = deps.workspaceId ?? null;
-    this.#batchSize = deps.batchSize ?? 500;
-  }
-
-  start(): void {
-    this.#loop = startLoop({
-      name: this.name,
-      db: this.#db,
-      clock: this.#clock,
-      logger: this.#logger,
+    super(deps, {
+      name: "segment-timers",
       channels: [segmentTimersChannel],
       pollMs: 30_000,
       step: () => this.step(),
       nextWakeAt: () => this.nextWakeAt(),
     });
-  }
-
-  async stop(): Promise<void> {
-    await this.#loop?.stop();
+    this.#db = deps.db;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger.child({ component: this.name });
+    this.#workspaceId = deps.workspaceId ?? null;
+    this.#batchSize = deps.batchSize ?? 500;
   }
 
   /** When the next timer or expiry falls due. */

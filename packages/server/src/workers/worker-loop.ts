@@ -2,6 +2,7 @@ import type { Clock } from "@herald/core/clock";
 import { sleep } from "@herald/core/clock";
 import type { Database } from "../db/database.ts";
 import type { Logger } from "../logger.ts";
+import type { Worker } from "./worker.ts";
 
 /**
  * The loop every background worker runs: do a step; if it found work, step again at once;
@@ -87,6 +88,52 @@ export function startLoop(options: LoopOptions): Loop {
       for (const off of await unlisten) await off();
     },
   };
+}
+
+/** What every loop worker is built with, from the composition root. */
+export type LoopDeps = Pick<LoopOptions, "db" | "clock" | "logger">;
+
+/** What a loop worker says about its own loop: its name, channels, poll, step and timers. */
+export type LoopSpec = Omit<LoopOptions, "db" | "clock" | "logger">;
+
+/**
+ * A background worker that is one loop: `start` runs `startLoop` with the worker's spec
+ * (its failed steps logged under the worker's name), `stop` waits for the step in
+ * progress. A subclass passes its spec to the constructor and keeps only its claim, its
+ * step and the header comment that names its states.
+ */
+export abstract class LoopWorker implements Worker {
+  readonly name: string;
+  readonly #options: LoopOptions;
+  #loop: Loop | undefined;
+
+  constructor(deps: LoopDeps, spec: LoopSpec) {
+    this.name = spec.name;
+    this.#options = {
+      ...spec,
+      db: deps.db,
+      clock: deps.clock,
+      logger: deps.logger.child({ component: spec.name }),
+    };
+  }
+
+  start(): void {
+    this.#loop = startLoop(this.#options);
+  }
+
+  async stop(): Promise<void> {
+    await this.#loop?.stop();
+  }
+
+  /** True once `start` has been called (and still after `stop`). */
+  protected get started(): boolean {
+    return this.#loop !== undefined;
+  }
+
+  /** Makes the loop look for work now; nothing before `start`. */
+  protected wake(): void {
+    this.#loop?.wake();
+  }
 }
 
 /** Runs `step` until it finds nothing to do; resolves to the work done in all. */
