@@ -32,7 +32,7 @@ import {
   purchasedProducts,
 } from "../../packages/server/src/recommendations/recommendations.sql.ts";
 import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
-import type { ProcessedEvent } from "../../packages/server/src/workers/event-processor.ts";
+import type { ProcessedEvent } from "../../packages/server/src/workers/event-handler.ts";
 import { productAffinities } from "../../packages/server/src/recommendations/product-affinities.ts";
 import { uuidv7 } from "../../packages/core/src/ids.ts";
 import { freshBenchDatabase } from "../lib/bench-database.ts";

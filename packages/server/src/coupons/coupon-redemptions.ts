@@ -6,7 +6,7 @@ import {
   redeemCode,
 } from "./coupons.sql.ts";
 import type { PersonalData } from "../profiles/profile-store.ts";
-import type { EventHandler } from "../workers/event-processor.ts";
+import type { EventHandler } from "../workers/event-handler.ts";
 
 /**
  * Records coupon redemptions from `Order Completed`'s `coupon` property (several codes

@@ -32,7 +32,7 @@ import type {
   EventHandler,
   MergeInfo,
   ProcessedEvent,
-} from "../workers/event-processor.ts";
+} from "../workers/event-handler.ts";
 import type { FlowEngine, LiveFlow, RunWork } from "./flow-engine.ts";
 
 /**

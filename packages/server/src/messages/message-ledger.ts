@@ -13,7 +13,7 @@ import type { Channel, ConsentStatus } from "@herald/core/profiles/consent";
 import type { Tx } from "../db/database.ts";
 import { getList, setListStatus } from "../lists/lists.sql.ts";
 import type { PersonalData } from "../profiles/profile-store.ts";
-import type { EventHandler } from "../workers/event-processor.ts";
+import type { EventHandler } from "../workers/event-handler.ts";
 import {
   eraseMessagingRows,
   exportMessagingRows,

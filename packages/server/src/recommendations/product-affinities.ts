@@ -12,10 +12,7 @@ import {
   recentViews,
   recordViews,
 } from "./recommendations.sql.ts";
-import type {
-  EventHandler,
-  ProcessedEvent,
-} from "../workers/event-processor.ts";
+import type { EventHandler, ProcessedEvent } from "../workers/event-handler.ts";
 
 /**
  * Keeps the counts recommendations read current, inside the event processor's

@@ -49,7 +49,7 @@ import type {
   EventHandler,
   MergeInfo,
   ProcessedEvent,
-} from "../workers/event-processor.ts";
+} from "../workers/event-handler.ts";
 import { appendProfileEvents } from "../events/ingest-writer.ts";
 import {
   CatalogCache,
