@@ -31,7 +31,7 @@ import { updateSettings } from "../../packages/server/src/workspaces/settings.sq
 import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { tempDataDir } from "../../packages/server/src/testing/herald-process.ts";
-import type { SendingRow } from "../../packages/server/src/messages/messages.sql.ts";
+import type { SendingRow } from "../../packages/server/src/messages/send-queue.sql.ts";
 import {
   prepareMessage,
   templatesUnavailable,

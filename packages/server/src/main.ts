@@ -37,7 +37,10 @@ import {
   segmentPersonalData,
 } from "./segments/segment-handler.ts";
 import { SegmentTimers } from "./workers/segment-timers.ts";
-import { messagingData, messagingMerges } from "./messages/message-ledger.ts";
+import {
+  messagingData,
+  messagingMerges,
+} from "./messages/messaging-personal-data.ts";
 import { MessagingSecrets } from "./messages/message-secrets.ts";
 import { MessageSender } from "./workers/message-sender.ts";
 import {

@@ -222,6 +222,15 @@ function inlineProblems(request: EnqueueRequest) {
   }
 }
 
+/** News about a sent message, from a tracking link or a provider's webhook. */
+export type MessageNews =
+  | "delivered"
+  | "opened"
+  | "clicked"
+  | "bounced"
+  | "complained"
+  | "unsubscribed";
+
 const engagementRank: Partial<Record<MessageStatus, number>> = {
   sent: 1,
   delivered: 2,

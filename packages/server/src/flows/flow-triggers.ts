@@ -16,7 +16,7 @@ import { deleteDateTimers, upsertDateTimers } from "./flow-triggers.sql.ts";
 import {
   firstSentOfRuns,
   skipPendingRunMessages,
-} from "../messages/messages.sql.ts";
+} from "../messages/flow-run-messages.sql.ts";
 import {
   entryHistory,
   flowStatuses,
@@ -135,14 +135,12 @@ export class FlowTriggers implements EventHandler {
           await this.#recordGoal(tx, workspaceId, run, flowEvent, now);
         // What the run still holds back (over the cap, in quiet hours) is stale now.
         if (reaction)
-          await skipPendingRunMessages(
-            tx,
-            workspaceId,
-            [run.profileId],
-            [run.id],
-            `the flow run ended (${reaction}: ${flowEvent.name}) before it was sent`,
+          await skipPendingRunMessages(tx, workspaceId, {
+            profileIds: [run.profileId],
+            runIds: [run.id],
+            reason: `the flow run ended (${reaction}: ${flowEvent.name}) before it was sent`,
             now,
-          );
+          });
         if (awaited) {
           work.push({
             run,
@@ -278,7 +276,11 @@ export class FlowTriggers implements EventHandler {
     const at = new Date(Math.min(goal.timestamp.getTime(), now.getTime()));
     const firstMessageAt =
       (
-        await firstSentOfRuns(tx, workspaceId, [run.profileId], [run.id], at)
+        await firstSentOfRuns(tx, workspaceId, {
+          profileIds: [run.profileId],
+          runIds: [run.id],
+          by: at,
+        })
       ).get(run.id) ?? null;
     if (!firstMessageAt && run.status === "completed") return false;
     await recordGoal(

@@ -13,26 +13,24 @@ import {
   type TokenKind,
 } from "@herald/core/messages/tracking";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
-import type { MessageRow, SendingRow } from "./messages.sql.ts";
-import type { Logger } from "../logger.ts";
-import { HttpSmsProvider } from "../providers/http-sms.ts";
-import { OutboxProvider } from "../providers/outbox.ts";
-import type { Provider } from "../providers/provider.ts";
-import type { SmtpOptions } from "../providers/smtp.ts";
-import { ThreadedSmtpProvider } from "../providers/smtp-thread.ts";
-import { TelegramProvider } from "../providers/telegram.ts";
-import { TwilioProvider } from "../providers/twilio.ts";
-import { WebhookProvider } from "../providers/webhook.ts";
-import { WebPushProvider } from "../providers/web-push.ts";
-import type { SenderDeps } from "../workers/message-sender.ts";
+import type { MessageRow } from "./messages.sql.ts";
+import type { MessagingSecrets } from "./message-secrets.ts";
+import type { SendingRow } from "./send-queue.sql.ts";
 
 /**
  * From a claimed ledger row to what a provider sends: content (a template rendered by
  * the content feature, or the row's inline content), then for email the tracking (signed
  * click links with UTM parameters, the open pixel) and, on marketing mail, the RFC 8058
- * one-click unsubscribe headers and a visible unsubscribe link. Also the set of providers
- * each workspace's settings call for.
+ * one-click unsubscribe headers and a visible unsubscribe link. Which provider sends it
+ * is `provider-set.ts`'s.
  */
+
+/** What preparing a message needs: where Herald is reached, the signing secrets, templates. */
+export interface DeliveryDeps {
+  publicUrl: string;
+  secrets: MessagingSecrets;
+  renderer: ContentRenderer;
+}
 
 /**
  * The renderer used until templates are wired in: every template send fails with a
@@ -55,7 +53,7 @@ export interface Prepared {
 
 /** The public URL of a tracking token. */
 export function trackingUrl(
-  deps: Pick<SenderDeps, "publicUrl" | "secrets">,
+  deps: Pick<DeliveryDeps, "publicUrl" | "secrets">,
   row: Pick<MessageRow, "workspace_id" | "id">,
   kind: TokenKind,
   link = 0,
@@ -72,7 +70,7 @@ export function trackingUrl(
 export async function prepareMessage(
   row: SendingRow,
   settings: WorkspaceSettings,
-  deps: Pick<SenderDeps, "publicUrl" | "secrets" | "renderer">,
+  deps: DeliveryDeps,
 ): Promise<Prepared> {
   await deps.secrets.load(row.workspace_id);
   const unsubscribeUrl = trackingUrl(deps, row, "u");
@@ -140,16 +138,16 @@ export async function prepareMessage(
     text = `${text}\n\nUnsubscribe: ${unsubscribeUrl}\n`;
   let links: string[] = [];
   if (html) {
-    const source = row.source as { campaignName?: string; flowId?: string };
+    const { source } = row;
     const rewritten = rewriteLinks(html, {
       utm: marketing
         ? {
             source: email.utm?.source ?? "herald",
             medium: email.utm?.medium ?? "email",
             campaign:
-              source.campaignName ??
+              (source.kind === "campaign" ? source.campaignName : undefined) ??
               row.campaign_id ??
-              source.flowId ??
+              (source.kind === "flow" ? source.flowId : undefined) ??
               row.template_id ??
               "herald",
           }
@@ -223,186 +221,5 @@ export function inlineToRendered(
       };
     case "webhook":
       return { channel, body: c.body ?? null };
-  }
-}
-
-/**
- * The provider of each workspace's channel, built from its settings (and HERALD_SMTP_URL)
- * and rebuilt when they change. No configuration means the outbox.
- */
-export class ProviderSet {
-  readonly #deps: SenderDeps;
-  readonly #logger: Logger;
-  readonly #providers = new Map<
-    string,
-    { config: string; provider: Provider }
-  >();
-  readonly #outbox = new OutboxProvider();
-
-  constructor(deps: SenderDeps) {
-    this.#deps = deps;
-    this.#logger = deps.logger;
-  }
-
-  /** The provider for a workspace's channel now. */
-  async get(
-    workspaceId: string,
-    channel: MessageChannel,
-    settings: WorkspaceSettings,
-  ): Promise<Provider> {
-    const secrets = await this.#deps.secrets.load(workspaceId);
-    const config = configOf(
-      workspaceId,
-      channel,
-      settings,
-      this.#deps,
-      secrets,
-    );
-    if (!config) return this.#outbox;
-    const key = `${workspaceId}/${channel}`;
-    const json = JSON.stringify(config);
-    const cached = this.#providers.get(key);
-    if (cached?.config === json) return cached.provider;
-    if (cached)
-      void cached.provider
-        .close?.()
-        .catch((error: unknown) =>
-          this.#logger.warn({ err: error }, "closing a provider failed"),
-        );
-    const provider = build(config);
-    this.#providers.set(key, { config: json, provider });
-    return provider;
-  }
-
-  /** Closes every provider (their connection pools). */
-  async close(): Promise<void> {
-    await Promise.all(
-      [...this.#providers.values()].map(async (p) => p.provider.close?.()),
-    );
-    this.#providers.clear();
-  }
-}
-
-type ProviderConfig =
-  | { kind: "smtp"; options: SmtpOptions }
-  | { kind: "twilio"; options: ConstructorParameters<typeof TwilioProvider>[0] }
-  | {
-      kind: "http-sms";
-      options: ConstructorParameters<typeof HttpSmsProvider>[0];
-    }
-  | {
-      kind: "web-push";
-      options: ConstructorParameters<typeof WebPushProvider>[0];
-    }
-  | {
-      kind: "telegram";
-      options: ConstructorParameters<typeof TelegramProvider>[0];
-    }
-  | { kind: "webhook"; secret: string };
-
-function build(config: ProviderConfig): Provider {
-  switch (config.kind) {
-    case "smtp":
-      return new ThreadedSmtpProvider(config.options);
-    case "twilio":
-      return new TwilioProvider(config.options);
-    case "http-sms":
-      return new HttpSmsProvider(config.options);
-    case "web-push":
-      return new WebPushProvider(config.options);
-    case "telegram":
-      return new TelegramProvider(config.options);
-    case "webhook":
-      return new WebhookProvider(config.secret);
-  }
-}
-
-function configOf(
-  workspaceId: string,
-  channel: MessageChannel,
-  settings: WorkspaceSettings,
-  deps: SenderDeps,
-  secrets: {
-    webhook_secret: string;
-    vapid_public_key: string;
-    vapid_private_key: string;
-  },
-): ProviderConfig | undefined {
-  const host = new URL(deps.publicUrl).hostname;
-  const fromEmail =
-    settings.email?.fromEmail ??
-    `herald@${host.includes(".") ? host : "localhost.localdomain"}`;
-  switch (channel) {
-    case "email": {
-      const url = settings.email?.smtpUrl ?? deps.smtpUrl;
-      if (!url) return undefined;
-      return {
-        kind: "smtp",
-        options: {
-          url,
-          dkim: settings.email?.dkim ?? [],
-          connections: settings.email?.limits?.concurrency ?? 5,
-          from: {
-            address: fromEmail,
-            ...((settings.email?.fromName ?? settings.storeName)
-              ? { name: settings.email?.fromName ?? settings.storeName }
-              : {}),
-          },
-          ...(settings.email?.replyTo
-            ? { replyTo: settings.email.replyTo }
-            : {}),
-        },
-      };
-    }
-    case "sms": {
-      const sms = settings.sms;
-      if (sms?.provider === "twilio" && sms.accountSid && sms.authToken)
-        return {
-          kind: "twilio",
-          options: {
-            accountSid: sms.accountSid,
-            authToken: sms.authToken,
-            baseUrl: sms.baseUrl ?? "https://api.twilio.com",
-            ...(sms.from ? { from: sms.from } : {}),
-            ...(sms.messagingServiceSid
-              ? { messagingServiceSid: sms.messagingServiceSid }
-              : {}),
-            // Delivery reports come back to the Twilio webhook (signed by this token).
-            statusCallback: `${deps.publicUrl}/webhooks/messages/twilio/${workspaceId}.${deps.secrets.sign(workspaceId, `hook.${workspaceId}`)}`,
-          },
-        };
-      if (sms?.provider === "http" && sms.url)
-        return {
-          kind: "http-sms",
-          options: {
-            url: sms.url,
-            ...(sms.from ? { from: sms.from } : {}),
-            ...(sms.headers ? { headers: sms.headers } : {}),
-          },
-        };
-      return undefined;
-    }
-    case "push":
-      return {
-        kind: "web-push",
-        options: {
-          publicKey: secrets.vapid_public_key,
-          privateKey: secrets.vapid_private_key,
-          subject: settings.push?.subject ?? `mailto:${fromEmail}`,
-          ttlSeconds: settings.push?.ttlSeconds ?? 86_400,
-        },
-      };
-    case "telegram":
-      return settings.telegram?.botToken
-        ? {
-            kind: "telegram",
-            options: {
-              botToken: settings.telegram.botToken,
-              baseUrl: settings.telegram.baseUrl ?? "https://api.telegram.org",
-            },
-          }
-        : undefined;
-    case "webhook":
-      return { kind: "webhook", secret: secrets.webhook_secret };
   }
 }

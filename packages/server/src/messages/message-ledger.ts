@@ -7,48 +7,34 @@ import {
   checkEnqueueRequest,
   type EnqueueRequest,
   type Message,
+  type MessageNews,
 } from "@herald/core/messages/ledger";
 import { messageEventName } from "@herald/core/messages/tracking";
-import type { Channel, ConsentStatus } from "@herald/core/profiles/consent";
+import type { Channel } from "@herald/core/profiles/consent";
 import type { Tx } from "../db/database.ts";
+import { appendProfileEvents } from "../events/ingest-writer.ts";
 import { getList, setListStatus } from "../lists/lists.sql.ts";
-import type { PersonalData } from "../profiles/profile-store.ts";
-import type { EventHandler } from "../workers/event-handler.ts";
+import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { changeConsent } from "./consent-service.ts";
+import { insertInteraction } from "./message-interactions.sql.ts";
 import {
-  eraseMessagingRows,
-  exportMessagingRows,
-  rekeyMessagingRows,
-  getMessageRow,
-  insertInteraction,
-  deletePushSubscription,
+  getMessageByKey,
   insertMessage,
   insertMessages,
-  type NewMessageRow,
-  unlinkTelegramChat,
+  lockMessageRow,
   messagesChannel,
   setEngagement,
-  setProfileConsent,
   toMessage,
-  upsertSuppression,
   type MessageRow,
-  type SendingRow,
+  type NewMessageRow,
 } from "./messages.sql.ts";
-import type { SendOutcome } from "../providers/provider.ts";
-import { appendProfileEvents } from "../events/ingest-writer.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { upsertSuppression } from "./suppressions.sql.ts";
 
 /**
  * The ledger's write side that other features call: queue a message (flows, campaigns,
  * the transactional API), and record what became of it (tracking, provider webhooks),
- * emitting Segment's Email spec events so segments and flows can react.
- *
- * Consent has one source of truth: the profile's `consent`. A change delivery learns of
- * (one-click unsubscribe, STOP, a complaint, the preference centre) is written to the
- * profile at once, so the very next policy check sees it, and an `Unsubscribed` /
- * `Subscribed` event with the same time is appended beside it; when the event processor
- * applies that event it finds the same value (last-write-wins by time), so the two never
- * disagree. List subscriptions live on the list (`setListStatus`), with an `Unsubscribed`
- * event that carries `list_id` (which leaves channel consent alone).
+ * emitting Segment's Email spec events so segments and flows can react. Consent changes
+ * that come with news (a complaint, an unsubscribe) go through `consent-service.ts`.
  */
 
 /**
@@ -63,17 +49,24 @@ export async function enqueueMessage(
   now: Date,
   requestHash?: string,
 ): Promise<{ message: Message; created: boolean }> {
-  const { row, created } = await insertMessage(
+  const fresh = newMessageRow(request, now, requestHash);
+  const inserted = await insertMessage(tx, fresh);
+  if (inserted) {
+    tx.notify(messagesChannel, "");
+    return { message: toMessage(inserted), created: true };
+  }
+  const row = await getMessageByKey(
     tx,
-    newMessageRow(request, now, requestHash),
+    fresh.workspace_id,
+    fresh.idempotency_key,
   );
-  if (created) tx.notify(messagesChannel, "");
-  else if (requestHash && row.request_hash && row.request_hash !== requestHash)
+  if (!row) throw new Error("idempotency key vanished during insert");
+  if (requestHash && row.request_hash && row.request_hash !== requestHash)
     throw new DomainError(
       "conflict",
       `Idempotency-Key ${request.idempotencyKey} was already used for a different message (${row.id}); use a new key`,
     );
-  return { message: toMessage(row), created };
+  return { message: toMessage(row), created: false };
 }
 
 /**
@@ -131,15 +124,6 @@ export function hashRequest(body: unknown): string {
   return createHash("sha256").update(JSON.stringify(body)).digest("hex");
 }
 
-/** News about a sent message. */
-export type MessageNews =
-  | "delivered"
-  | "opened"
-  | "clicked"
-  | "bounced"
-  | "complained"
-  | "unsubscribed";
-
 const stampOf = {
   delivered: "delivered_at",
   opened: "opened_at",
@@ -180,7 +164,7 @@ export async function recordMessageNews(
 ): Promise<MessageRow | undefined> {
   const row =
     typeof input.message === "string"
-      ? await getMessageRow(tx, input.workspaceId, input.message, true)
+      ? await lockMessageRow(tx, input.workspaceId, input.message)
       : input.message;
   if (!row) return undefined;
   const { news, at } = input;
@@ -201,17 +185,16 @@ export async function recordMessageNews(
   const counts = news !== "bounced" || input.bounceType !== "soft";
   if (counts) {
     const status = advanceStatus(row.status, news);
-    await setEngagement(
-      tx,
-      input.workspaceId,
-      row.id,
+    await setEngagement(tx, input.workspaceId, {
+      id: row.id,
       status,
-      stampOf[news],
-      news === "bounced" || news === "complained"
-        ? (input.reason ?? null)
-        : null,
+      stamp: stampOf[news],
+      reason:
+        news === "bounced" || news === "complained"
+          ? (input.reason ?? null)
+          : null,
       at,
-    );
+    });
     row.status = status;
   }
   const name = messageEventName(news, row.channel);
@@ -219,12 +202,11 @@ export async function recordMessageNews(
     const unique =
       news === "opened" || news === "clicked" ? uuidv7(at) : row.id;
     await appendProfileEvents(tx, input.workspaceId, [
-      messageEvent(
-        row,
+      messageEvent(row, {
         name,
-        `herald-${news}-${unique}`,
+        messageId: `herald-${news}-${unique}`,
         at,
-        {
+        extra: {
           ...(input.linkIndex !== undefined
             ? { link_id: String(input.linkIndex) }
             : {}),
@@ -232,8 +214,8 @@ export async function recordMessageNews(
           ...(input.bounceType ? { bounce_type: input.bounceType } : {}),
           ...(input.reason ? { reason: input.reason } : {}),
         },
-        input,
-      ),
+        seen: input,
+      }),
     ]);
   }
   const address = row.recipient;
@@ -278,34 +260,38 @@ export async function recordMessageNews(
       { address },
       at,
     );
-    await changeConsent(
-      tx,
-      input.workspaceId,
-      row.profile_id,
-      "email",
-      "unsubscribed",
-      "complaint",
+    await changeConsent(tx, input.workspaceId, {
+      profileId: row.profile_id,
+      channel: "email",
+      status: "unsubscribed",
+      source: "complaint",
       at,
-      {
-        email_id: row.id,
-      },
-      false,
-    );
+      properties: { email_id: row.id },
+      viaEvent: false,
+    });
   }
   return row;
+}
+
+/** What `messageEvent` says happened to a message, and where it was seen from. */
+interface MessageEventSpec {
+  name: string;
+  /** The event's id: one per news, so a repeat is dropped by the event log. */
+  messageId: string;
+  at: Date;
+  /** Properties beyond the message's own (link, bounce type, reason, list). */
+  extra: JsonObject;
+  seen?: { userAgent?: string | undefined; ip?: string | undefined };
 }
 
 /** A Herald event about a message, with the Email spec's properties. */
 function messageEvent(
   row: MessageRow,
-  name: string,
-  messageId: string,
-  at: Date,
-  extra: JsonObject,
-  seen?: { userAgent?: string | undefined; ip?: string | undefined },
+  spec: MessageEventSpec,
 ): IncomingEvent & { profileId: string } {
+  const { name, messageId, at, extra, seen } = spec;
   const content = row.content ?? row.inline_content ?? {};
-  const source = row.source as unknown as Record<string, unknown>;
+  const { source } = row;
   return {
     messageId,
     type: "track",
@@ -319,11 +305,13 @@ function messageEvent(
         ? { email_subject: content.subject }
         : {}),
       ...(row.campaign_id ? { campaign_id: row.campaign_id } : {}),
-      ...(typeof source.campaignName === "string"
+      ...(source.kind === "campaign" && source.campaignName !== undefined
         ? { campaign_name: source.campaignName }
         : {}),
-      ...(typeof source.flowId === "string" ? { flow_id: source.flowId } : {}),
-      ...(typeof source.flowRunId === "string"
+      ...(source.kind === "flow" && source.flowId !== undefined
+        ? { flow_id: source.flowId }
+        : {}),
+      ...(source.kind === "flow"
         ? { flow_run_id: source.flowRunId, node_id: source.nodeId }
         : {}),
       ...(row.template_id ? { template_id: row.template_id } : {}),
@@ -345,46 +333,12 @@ function messageEvent(
   };
 }
 
-/**
- * Changes one channel's consent of a profile now (see the module comment) and appends the
- * matching `Unsubscribed` / `Subscribed` event. `viaEvent` false writes the profile only,
- * for callers that emit their own event.
- */
-export async function changeConsent(
-  tx: Tx,
-  workspaceId: string,
-  profileId: string,
-  channel: Channel,
-  status: ConsentStatus,
-  source: string,
-  at: Date,
-  properties: JsonObject = {},
-  viaEvent = true,
-): Promise<void> {
-  const name = status === "unsubscribed" ? "Unsubscribed" : "Subscribed";
-  await setProfileConsent(tx, workspaceId, profileId, channel, {
-    status,
-    at: at.toISOString(),
-    source: name,
-  });
-  if (!viaEvent) return;
-  await appendProfileEvents(tx, workspaceId, [
-    {
-      messageId: `herald-${name.toLowerCase()}-${uuidv7(at)}`,
-      type: "track",
-      name,
-      userId: null,
-      anonymousId: null,
-      profileId,
-      properties: { channel, source, ...properties },
-      traits: null,
-      context: {},
-      timestamp: at,
-      receivedAt: at,
-      source: "herald",
-      silent: false,
-    },
-  ]);
+/** How and when a recipient unsubscribed, and from where (the browser, if one). */
+export interface UnsubscribeRequest {
+  /** `one-click`, `unsubscribe page`, `provider`… */
+  how: string;
+  at: Date;
+  seen?: { userAgent?: string; ip?: string };
 }
 
 /**
@@ -395,10 +349,9 @@ export async function changeConsent(
 export async function unsubscribeRecipient(
   tx: Tx,
   row: MessageRow,
-  how: string,
-  at: Date,
-  seen: { userAgent?: string; ip?: string } = {},
+  request: UnsubscribeRequest,
 ): Promise<{ scope: "list" | "channel"; listName?: string }> {
+  const { how, at, seen = {} } = request;
   const channel: Channel = row.channel === "webhook" ? "email" : row.channel;
   let result: { scope: "list" | "channel"; listName?: string };
   let props: JsonObject;
@@ -416,30 +369,25 @@ export async function unsubscribeRecipient(
     result = { scope: "list", ...(list ? { listName: list.name } : {}) };
     props = { list_id: row.list_id, ...(list ? { list_name: list.name } : {}) };
   } else {
-    await changeConsent(
-      tx,
-      row.workspace_id,
-      row.profile_id,
+    await changeConsent(tx, row.workspace_id, {
+      profileId: row.profile_id,
       channel,
-      "unsubscribed",
-      how,
+      status: "unsubscribed",
+      source: how,
       at,
-      {},
-      false,
-    );
+      viaEvent: false,
+    });
     result = { scope: "channel" };
     props = {};
   }
   const status = advanceStatus(row.status, "unsubscribed");
-  await setEngagement(
-    tx,
-    row.workspace_id,
-    row.id,
+  await setEngagement(tx, row.workspace_id, {
+    id: row.id,
     status,
-    "unsubscribed_at",
-    null,
+    stamp: "unsubscribed_at",
+    reason: null,
     at,
-  );
+  });
   await insertInteraction(tx, row.workspace_id, {
     messageId: row.id,
     profileId: row.profile_id,
@@ -451,117 +399,13 @@ export async function unsubscribeRecipient(
     at,
   });
   await appendProfileEvents(tx, row.workspace_id, [
-    messageEvent(
-      row,
-      "Unsubscribed",
-      `herald-unsubscribed-${row.id}`,
+    messageEvent(row, {
+      name: "Unsubscribed",
+      messageId: `herald-unsubscribed-${row.id}`,
       at,
-      { ...props, source: how },
+      extra: { ...props, source: how },
       seen,
-    ),
+    }),
   ]);
   return result;
-}
-
-/** Delivery's rows in privacy export and erasure. */
-export const messagingData: PersonalData = {
-  name: "messages",
-  export: exportMessagingRows,
-  erase: eraseMessagingRows,
-};
-
-/** Moves delivery's rows of a merged profile to the survivor. */
-export const messagingMerges: EventHandler = {
-  name: "messages",
-  handle: () => Promise.resolve(),
-  merge: (tx, merge) =>
-    rekeyMessagingRows(tx, merge.workspaceId, merge.mergedId, merge.survivorId),
-};
-
-/** A provider's answer about a message, for `applySendEffect`. */
-export type SendEffect = {
-  row: SendingRow;
-  outcome: SendOutcome;
-  /** Push endpoints the push service said are gone. */
-  gone: string[];
-};
-
-/**
- * What a provider's answer means beyond the ledger row, in the recording transaction:
- * expired push subscriptions are deleted, a blocked bot unlinks its chat, an unknown
- * mailbox or dead number is suppressed, Twilio's 21610 (the number sent STOP) records the
- * opt-out.
- */
-export async function applySendEffect(
-  tx: Tx,
-  effect: SendEffect,
-  now: Date,
-): Promise<void> {
-  const { row, outcome, gone } = effect;
-  const forgetPush = async () => {
-    for (const endpoint of gone)
-      await deletePushSubscription(tx, row.workspace_id, endpoint);
-    if (gone.length > 0)
-      await reachabilityChanged(
-        tx,
-        row.workspace_id,
-        "push",
-        { profileId: row.profile_id },
-        now,
-      );
-  };
-  const suppress = async (channel: "email" | "sms", address: string) => {
-    await upsertSuppression(
-      tx,
-      row.workspace_id,
-      {
-        channel,
-        address,
-        reason: "hard_bounce",
-        source: `message ${row.id}`,
-        detail: outcome.ok ? undefined : outcome.error,
-      },
-      now,
-    );
-    await reachabilityChanged(tx, row.workspace_id, channel, { address }, now);
-  };
-  if (outcome.ok || !outcome.gone) {
-    await forgetPush();
-    return;
-  }
-  switch (row.channel) {
-    case "push":
-      await forgetPush();
-      break;
-    case "telegram":
-      if (row.recipient) {
-        await unlinkTelegramChat(tx, row.workspace_id, row.recipient);
-        await reachabilityChanged(
-          tx,
-          row.workspace_id,
-          "telegram",
-          { profileId: row.profile_id },
-          now,
-        );
-      }
-      break;
-    case "email":
-      if (row.recipient) await suppress("email", row.recipient);
-      break;
-    case "sms":
-      if (/21610/.test(outcome.error))
-        await changeConsent(
-          tx,
-          row.workspace_id,
-          row.profile_id,
-          "sms",
-          "unsubscribed",
-          "carrier STOP",
-          now,
-        );
-      else if (row.recipient) await suppress("sms", row.recipient);
-      break;
-    case "webhook":
-      break;
-  }
 }

@@ -10,11 +10,19 @@ import type { Tx } from "../db/database.ts";
 import { listStatusesOf } from "../lists/lists.sql.ts";
 import {
   marketingSentSince,
-  findSuppressions,
   type ClaimedRow,
-  type SendingRow,
   type RecipientRow,
-} from "./messages.sql.ts";
+  type SendingRow,
+} from "./send-queue.sql.ts";
+import { findSuppressions } from "./suppressions.sql.ts";
+
+/** A workspace's claimed rows as the policy judges them, with its settings and the time. */
+export interface ClaimedBatch {
+  /** Claimed rows, which bring their profile's facts (`recipientFacts`). */
+  rows: ClaimedRow[];
+  settings: WorkspaceSettings;
+  now: Date;
+}
 
 /**
  * What the policy needs to know about a batch of claimed rows of one workspace, gathered
@@ -25,14 +33,12 @@ import {
 export async function gatherPolicyFacts(
   tx: Tx,
   workspaceId: string,
-  /** Claimed rows, which bring their profile's facts (`recipientFacts`). */
-  rows: ClaimedRow[],
-  settings: WorkspaceSettings,
-  now: Date,
+  batch: ClaimedBatch,
 ): Promise<{
   decide(row: SendingRow): { address: string | undefined; decision: Decision };
   counted(row: SendingRow): void;
 }> {
+  const { rows, settings, now } = batch;
   const recipients = new Map<string, RecipientRow>();
   for (const row of rows)
     if (row.recipientFacts) recipients.set(row.profile_id, row.recipientFacts);
@@ -65,13 +71,11 @@ export async function gatherPolicyFacts(
   const capped = (r: SendingRow) =>
     !r.transactional && r.obey_frequency_cap && r.channel !== "webhook";
   const sentInWindow = cap
-    ? await marketingSentSince(
-        tx,
-        workspaceId,
-        [...new Set(rows.filter(capped).map((r) => r.profile_id))],
-        new Date(now.getTime() - cap.hours * 3_600_000),
-        rows.map((r) => r.id),
-      )
+    ? await marketingSentSince(tx, workspaceId, {
+        profileIds: [...new Set(rows.filter(capped).map((r) => r.profile_id))],
+        since: new Date(now.getTime() - cap.hours * 3_600_000),
+        except: rows.map((r) => r.id),
+      })
     : new Map<string, Date[]>();
   const lists = new Map<string, Map<string, ListStatus>>();
   for (const row of rows)

@@ -1,9 +1,14 @@
 import { createHmac, randomBytes } from "node:crypto";
 import webPush from "web-push";
 import type { Clock } from "@herald/core/clock";
+import { DomainError } from "@herald/core/domain-error";
 import { constantTimeEqual, type Signer } from "@herald/core/messages/tracking";
 import type { Queryable } from "../db/database.ts";
-import { getSecrets, insertSecrets, type SecretsRow } from "./messages.sql.ts";
+import {
+  getSecrets,
+  insertSecrets,
+  type SecretsRow,
+} from "./message-secrets.sql.ts";
 
 /**
  * Delivery's per-workspace secrets, made on first use and cached: the key that signs
@@ -46,7 +51,7 @@ export class MessagingSecrets {
     let row = await getSecrets(q, workspaceId);
     if (!row) {
       const vapid = webPush.generateVAPIDKeys();
-      row = await insertSecrets(
+      await insertSecrets(
         q,
         workspaceId,
         {
@@ -57,6 +62,8 @@ export class MessagingSecrets {
         },
         this.#clock.now(),
       );
+      // Another process may have stored its secrets first: theirs are the ones.
+      row = await getSecrets(q, workspaceId);
     }
     if (!row) throw new Error(`workspace ${workspaceId} does not exist`);
     this.#cache.set(workspaceId, row);
@@ -100,4 +107,21 @@ export class MessagingSecrets {
       ? workspaceId
       : undefined;
   }
+}
+
+/**
+ * The workspace a provider webhook's address names; `unauthorized` for an address
+ * Herald did not give out.
+ */
+export async function workspaceOfHook(
+  secrets: MessagingSecrets,
+  token: string,
+): Promise<string> {
+  const workspaceId = await secrets.verifyHookToken(token);
+  if (!workspaceId)
+    throw new DomainError(
+      "unauthorized",
+      "unknown webhook address: copy it again from GET /api/messages/providers",
+    );
+  return workspaceId;
 }

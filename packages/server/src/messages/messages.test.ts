@@ -32,7 +32,7 @@ import {
 } from "../testing/test-server.ts";
 import { trackingUrl } from "./message-delivery.ts";
 import { MessagingSecrets } from "./message-secrets.ts";
-import { verifyTwilioSignature } from "./provider-webhook-routes.ts";
+import { verifyTwilioSignature } from "../providers/twilio-webhook.ts";
 
 const basic = (key: string) =>
   `Basic ${Buffer.from(`${key}:`).toString("base64")}`;

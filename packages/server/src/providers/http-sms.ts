@@ -1,3 +1,4 @@
+import { isJsonObject } from "@herald/core/events/event";
 import {
   httpOutcome,
   networkOutcome,
@@ -55,8 +56,8 @@ export class HttpSmsProvider implements Provider {
       );
     let id: string | undefined;
     try {
-      const body = JSON.parse(text) as { id?: unknown; messageId?: unknown };
-      const raw = body.id ?? body.messageId;
+      const body: unknown = JSON.parse(text);
+      const raw = isJsonObject(body) ? (body.id ?? body.messageId) : undefined;
       if (typeof raw === "string" || typeof raw === "number") id = String(raw);
     } catch {
       // A gateway that answers with no JSON still took the message.

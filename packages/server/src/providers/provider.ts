@@ -79,8 +79,12 @@ export function httpOutcome(
   };
 }
 
+/** A provider's failure: what `SendOutcome` says when `ok` is false. */
+export type SendFailure = Extract<SendOutcome, { ok: false }>;
+
 /** A network failure (refused, reset, timed out) as a transient outcome. */
-export function networkOutcome(provider: string, error: unknown): SendOutcome {
+export function networkOutcome(provider: string, error: unknown): SendFailure {
+  // What fetch and sockets throw (I/O): an Error, perhaps with a code and a cause.
   const e = error as {
     code?: string;
     message?: string;

@@ -1,3 +1,6 @@
+import Type from "typebox";
+import { isJsonObject } from "@herald/core/events/event";
+import Value from "typebox/value";
 import {
   networkOutcome,
   postWithTimeout,
@@ -5,6 +8,18 @@ import {
   type Provider,
   type SendOutcome,
 } from "./provider.ts";
+
+/** The fields of a Bot API answer Herald reads (others pass). */
+const BotAnswer = Type.Object({
+  ok: Type.Optional(Type.Boolean()),
+  /** The sent message (`{message_id}`) for sendMessage, `true` for setWebhook. */
+  result: Type.Optional(Type.Unknown()),
+  error_code: Type.Optional(Type.Number()),
+  description: Type.Optional(Type.String()),
+  parameters: Type.Optional(
+    Type.Object({ retry_after: Type.Optional(Type.Number()) }),
+  ),
+});
 
 /**
  * A workspace's Telegram bot through the Bot API (`POST {base}/bot<token>/<method>` with
@@ -34,18 +49,14 @@ export class TelegramProvider implements Provider {
     } catch (error) {
       return networkOutcome(this.name, error);
     }
-    const answer = (await response.json().catch(() => ({}))) as {
-      ok?: boolean;
-      result?: { message_id?: number };
-      error_code?: number;
-      description?: string;
-      parameters?: { retry_after?: number };
-    };
+    const json: unknown = await response.json().catch(() => ({}));
+    const answer = Value.Check(BotAnswer, json) ? json : {};
     if (response.ok && answer.ok)
       return {
         ok: true,
         provider: this.name,
-        ...(answer.result?.message_id !== undefined
+        ...(isJsonObject(answer.result) &&
+        typeof answer.result.message_id === "number"
           ? { providerMessageId: String(answer.result.message_id) }
           : {}),
       };

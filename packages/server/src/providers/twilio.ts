@@ -1,3 +1,5 @@
+import Type from "typebox";
+import Value from "typebox/value";
 import {
   httpOutcome,
   networkOutcome,
@@ -24,6 +26,13 @@ export interface TwilioOptions {
   /** Where Twilio reports delivery (`MessageStatus`), if Herald is reachable. */
   statusCallback?: string;
 }
+
+/** The fields of Twilio's JSON answer Herald reads (others pass). */
+const TwilioAnswer = Type.Object({
+  sid: Type.Optional(Type.String()),
+  code: Type.Optional(Type.Number()),
+  message: Type.Optional(Type.String()),
+});
 
 /** Twilio error codes that mean the number can never get this message. */
 const deadNumber = new Set([21211, 21214, 21610, 21612, 21614]);
@@ -63,11 +72,8 @@ export class TwilioProvider implements Provider {
     } catch (error) {
       return networkOutcome(this.name, error);
     }
-    const body = (await response.json().catch(() => ({}))) as {
-      sid?: string;
-      code?: number;
-      message?: string;
-    };
+    const answer: unknown = await response.json().catch(() => ({}));
+    const body = Value.Check(TwilioAnswer, answer) ? answer : {};
     if (response.ok) {
       return {
         ok: true,

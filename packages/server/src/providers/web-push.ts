@@ -76,7 +76,7 @@ export class WebPushProvider implements Provider {
         ok: false,
         provider: this.name,
         kind: "permanent",
-        error: `cannot encrypt for this subscription: ${(error as Error).message}`,
+        error: `cannot encrypt for this subscription: ${error instanceof Error ? error.message : String(error)}`,
         gone: true,
         recipientOnly: true,
       };

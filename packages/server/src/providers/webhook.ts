@@ -56,10 +56,7 @@ export class WebhookProvider implements Provider {
         redirect: "manual",
       });
     } catch (error) {
-      return {
-        ...networkOutcome(this.name, error),
-        recipientOnly: true,
-      } as SendOutcome;
+      return { ...networkOutcome(this.name, error), recipientOnly: true };
     }
     await response.body?.cancel().catch(() => undefined);
     if (response.status >= 200 && response.status < 300)

@@ -11,12 +11,14 @@ import type { ValueTest } from "@herald/core/segments/value-test";
 import { insertList } from "../lists/lists.sql.ts";
 import {
   deletePushSubscription,
-  deleteSuppression,
-  linkTelegramChat,
-  unlinkTelegramChat,
   upsertPushSubscription,
+} from "../messages/push-subscriptions.sql.ts";
+import {
+  deleteSuppression,
   upsertSuppression,
-} from "../messages/messages.sql.ts";
+} from "../messages/suppressions.sql.ts";
+import { unlinkTelegramChat } from "../messages/telegram-chats.sql.ts";
+import { linkTelegramChat } from "../messages/telegram-service.ts";
 import { insertScore } from "../scores/scores.sql.ts";
 import { getSegment, insertSegment, matchingProfiles } from "./segments.sql.ts";
 import { silentLogger } from "../logger.ts";
@@ -770,14 +772,12 @@ describeOnDatabases(
                   else if (s.kind === "push")
                     await deletePushSubscription(tx, ws.id, endpoint);
                   else if (s.add)
-                    await linkTelegramChat(
-                      tx,
-                      ws.id,
+                    await linkTelegramChat(tx, ws.id, {
                       profileId,
-                      chat,
-                      null,
+                      chatId: chat,
+                      username: null,
                       now,
-                    );
+                    });
                   else await unlinkTelegramChat(tx, ws.id, chat);
                   await reachabilityChanged(
                     tx,

@@ -2,52 +2,44 @@ import { randomUUID } from "node:crypto";
 import { Counter, Gauge, type Registry } from "prom-client";
 import type { Clock } from "@herald/core/clock";
 import { isDomainError } from "@herald/core/domain-error";
-import type { MessageChannel } from "@herald/core/messages/content";
-import type { ContentRenderer } from "@herald/core/messages/content";
 import {
   maxAttempts,
   resolveInterrupted,
   retryDelayMs,
 } from "@herald/core/messages/ledger";
-import type {
-  MessagingSettings,
-  RateLimit,
-} from "@herald/core/messages/settings";
-import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import type { Database, Tx } from "../db/database.ts";
+import { listDeliveryPauses } from "../messages/delivery-pauses.sql.ts";
+import {
+  messagesChannel,
+  setMessageStatus,
+  type MessageRow,
+} from "../messages/messages.sql.ts";
+import { listPushSubscriptions } from "../messages/push-subscriptions.sql.ts";
 import {
   applyClaimUpdates,
   claimDueMessages,
-  countSentSince,
-  ensureDeliveryBudget,
-  lockDeliveryBudget,
-  saveDeliveryBudget,
-  deleteDeliveryPause,
-  listDeliveryPauses,
-  listPushSubscriptions,
   lockInterrupted,
-  messagesChannel,
   nextDueAt,
   recordSendResults,
   renewLeases,
-  setMessageStatus,
-  upsertDeliveryPause,
   type ClaimUpdate,
   type ClaimedRow,
-  type MessageRow,
   type SendingRow,
   type SendResult,
-} from "../messages/messages.sql.ts";
+} from "../messages/send-queue.sql.ts";
 import type { Logger } from "../logger.ts";
-import { RateLimiter } from "../providers/rate-limit.ts";
 import type { SendOutcome } from "../providers/provider.ts";
-import {
-  applySendEffect,
-  type SendEffect,
-} from "../messages/message-ledger.ts";
+import { applySendEffect, type SendEffect } from "../messages/send-effects.ts";
 import { gatherPolicyFacts } from "../messages/message-policy-facts.ts";
-import { prepareMessage, ProviderSet } from "../messages/message-delivery.ts";
-import type { MessagingSecrets } from "../messages/message-secrets.ts";
+import {
+  prepareMessage,
+  type DeliveryDeps,
+} from "../messages/message-delivery.ts";
+import { ProviderSet, type ProviderSetDeps } from "../messages/provider-set.ts";
+import {
+  ProviderSlots,
+  type ProviderSlot,
+} from "../messages/provider-slots.ts";
 import type { SettingsCache } from "../workspaces/settings-cache.ts";
 import { LoopWorker } from "./worker-loop.ts";
 
@@ -61,11 +53,11 @@ import { LoopWorker } from "./worker-loop.ts";
  * recorded in batches (`sent`, back to `queued` with backoff, or `failed`), in the next
  * claim's transaction when there is one.
  *
- * Per provider (workspace + channel): at most `concurrency` calls in flight and six times
- * that claimed and not yet answered (claimed again when down to half), a rate limiter
- * (per second, per hour, per day), and a count of consecutive errors that pauses the
- * provider (a `delivery_pauses` row, an error log, the `herald_delivery_paused` metric)
- * until `retry_at` or an operator resumes it.
+ * Per provider (workspace + channel), a slot (`messages/provider-slots.ts`): at most
+ * `concurrency` calls in flight and six times that claimed and not yet answered (claimed
+ * again when down to half), a rate limiter (per second, per hour, per day), and a count of
+ * consecutive errors that pauses the provider (a `delivery_pauses` row, an error log, the
+ * `herald_delivery_paused` metric) until `retry_at` or an operator resumes it.
  *
  * States of the sender: idle → claiming → sending (outcomes buffered) → recording → idle.
  * A crash at any point leaves rows `queued` (never claimed), or `sending` (perhaps handed
@@ -83,52 +75,24 @@ const firstClaim = 20;
 /** Outcomes recorded per transaction at most (and recorded sooner when idle). */
 const recordBatch = 100;
 const leaseMs = 2 * 60_000;
-/**
- * Sends in flight at once per provider, unless the workspace's limits say otherwise.
- * Email's keep about five messages queued per SMTP connection (a pool of five) in the
- * SMTP thread, enough to ride out the main thread's pauses (an embedded-database
- * transaction holds it) without a connection going idle.
- */
-const defaultConcurrency: Record<MessageChannel, number> = {
-  email: 25,
-  sms: 10,
-  push: 20,
-  telegram: 10,
-  webhook: 10,
-};
 const sweepEveryMs = 30_000;
 
 /** How the sender is configured by the composition root. */
-export interface SenderDeps {
+export interface SenderDeps extends DeliveryDeps, ProviderSetDeps {
   db: Database;
   clock: Clock;
-  logger: Logger;
   registry: Registry;
   settings: SettingsCache;
-  secrets: MessagingSecrets;
-  renderer: ContentRenderer;
-  publicUrl: string;
-  smtpUrl: string | undefined;
 }
 
-/** A provider's shared rate limiter as loaded in one claim's transaction. */
-type Budget = {
-  workspaceId: string;
-  channel: MessageChannel;
-  limitsKey: string;
-  limiter: RateLimiter;
-};
-
-type Slot = {
-  key: string;
-  /** Rows claimed whose outcome is not known yet. */
-  inFlight: number;
-  running: number;
-  waiters: (() => void)[];
-  errors: number;
-  paused: boolean;
-  /** The workspace's limits of the channel, when it has any. */
-  limits: RateLimit | undefined;
+/** What a provider answered about a row, with what was prepared for it. */
+type Answer = {
+  outcome: SendOutcome;
+  prepared?:
+    | { content: unknown; links: string[]; templateVersion: number | null }
+    | undefined;
+  /** Push endpoints the push service said are gone. */
+  gone?: string[];
 };
 
 /** See the module comment. */
@@ -138,7 +102,7 @@ export class MessageSender extends LoopWorker {
   readonly #d: SenderDeps;
   readonly #logger: Logger;
   readonly #providers: ProviderSet;
-  readonly #slots = new Map<string, Slot>();
+  readonly #slots: ProviderSlots;
   readonly #tasks = new Set<Promise<void>>();
   #results: Outcome[] = [];
   #recording: Promise<void> = Promise.resolve();
@@ -164,6 +128,11 @@ export class MessageSender extends LoopWorker {
     this.#d = deps;
     this.#logger = deps.logger.child({ component: this.name });
     this.#providers = new ProviderSet(deps);
+    this.#slots = new ProviderSlots({
+      db: deps.db,
+      settings: deps.settings,
+      logger: this.#logger,
+    });
     this.#outcomes = new Counter({
       name: "herald_messages_total",
       help: "Ledger rows moved by the sender, by channel and outcome (sent, retried, failed, skipped, deferred, interrupted)",
@@ -228,21 +197,15 @@ export class MessageSender extends LoopWorker {
       await this.#sweep(now, workspaceId);
     }
     this.#woken = false;
-    const inFlight = (s: Slot) => s.inFlight;
-    const slots = [...this.#slots.values()];
-    const busy = slots
-      .filter((s) => inFlight(s) >= this.#buffer(s))
-      .map((s) => s.key);
+    const slots = this.#slots;
+    const busy = slots.busy();
     // Claim no more than the providers can take: rows claimed beyond that would only be
     // locked, left queued and claimed again.
-    const room = slots.reduce(
-      (sum, s) => sum + Math.max(0, this.#buffer(s) - inFlight(s)),
-      0,
-    );
+    const room = slots.room();
     // Claim in batches: when a provider is down to half its buffer (a transaction per
     // message would cost more than the sending), or when nothing is in flight.
-    const hungry = slots.some((s) => inFlight(s) <= this.#buffer(s) / 2);
-    if (slots.length > 0 && (room === 0 || (!hungry && this.#tasks.size > 0))) {
+    const hungry = slots.hungry();
+    if (slots.size > 0 && (room === 0 || (!hungry && this.#tasks.size > 0))) {
       // Outcomes wait for the next claim's transaction, unless they are many (or the
       // timer set when they were buffered runs out).
       if (this.#results.length >= recordBatch / 2) await this.#record();
@@ -256,19 +219,19 @@ export class MessageSender extends LoopWorker {
       this.#recordTimer = undefined;
     }
     // A provider not seen yet starts small: its first batch waits on new connections.
-    const limit = slots.length === 0 ? firstClaim : Math.min(claimBatch, room);
-    const launched: { row: SendingRow; slot: Slot }[] = [];
+    const limit = slots.size === 0 ? firstClaim : Math.min(claimBatch, room);
+    const launched: { row: SendingRow; slot: ProviderSlot }[] = [];
     const claimed = await this.#d.db
       .tx(async (tx) => {
         if (pending.length > 0) await this.#recordIn(tx, pending, now);
-        const rows = await claimDueMessages(
-          tx,
+        const rows = await claimDueMessages(tx, {
           now,
           limit,
-          { by: this.id, leaseUntil: new Date(now.getTime() + leaseMs) },
+          by: this.id,
+          leaseUntil: new Date(now.getTime() + leaseMs),
           busy,
-          workspaceId,
-        );
+          ...(workspaceId === undefined ? {} : { workspaceId }),
+        });
         const byWorkspace = new Map<string, ClaimedRow[]>();
         for (const row of rows)
           byWorkspace.set(row.workspace_id, [
@@ -288,111 +251,22 @@ export class MessageSender extends LoopWorker {
     return claimed;
   }
 
-  #buffer(slot: Slot): number {
-    return Math.max(10, this.#concurrency(slot) * 6);
-  }
-
-  #concurrency(slot: Slot): number {
-    return slot.limits?.concurrency ?? this.#defaultConcurrency(slot.key);
-  }
-
-  #defaultConcurrency(key: string): number {
-    return defaultConcurrency[
-      key.slice(key.lastIndexOf("/") + 1) as MessageChannel
-    ];
-  }
-
-  #slot(
-    workspaceId: string,
-    channel: MessageChannel,
-    settings: WorkspaceSettings,
-  ): Slot {
-    const key = `${workspaceId}/${channel}`;
-    const limits = limitsOf(settings, channel);
-    let slot = this.#slots.get(key);
-    if (!slot) {
-      slot = {
-        key,
-        inFlight: 0,
-        running: 0,
-        waiters: [],
-        errors: 0,
-        paused: false,
-        limits: undefined,
-      };
-      this.#slots.set(key, slot);
-    }
-    slot.limits = limits;
-    return slot;
-  }
-
-  /**
-   * The provider's rate limiter, shared by every sender of the database: its state is a
-   * `delivery_budgets` row, locked here until the claim's transaction commits (so two
-   * senders take from one budget in turn) and written back by `#saveBudgets`. Made from
-   * the ledger's counts of the last hour and day when the row is new or the limits changed.
-   */
-  async #budget(
-    tx: Tx,
-    workspaceId: string,
-    channel: MessageChannel,
-    limits: RateLimit | undefined,
-    now: Date,
-    budgets: Map<string, Budget>,
-  ): Promise<RateLimiter | undefined> {
-    if (!limits || !(limits.perSecond || limits.perHour || limits.perDay))
-      return undefined;
-    const key = `${workspaceId}/${channel}`;
-    const known = budgets.get(key);
-    if (known) return known.limiter;
-    const limitsKey = JSON.stringify(limits);
-    await ensureDeliveryBudget(tx, workspaceId, channel);
-    const row = await lockDeliveryBudget(tx, workspaceId, channel);
-    let limiter: RateLimiter;
-    if (row?.state && row.limits_key === limitsKey)
-      limiter = RateLimiter.restore(limits, row.state);
-    else {
-      const hour = await countSentSince(
-        tx,
-        workspaceId,
-        channel,
-        new Date(now.getTime() - 3_600_000),
-      );
-      const day = await countSentSince(
-        tx,
-        workspaceId,
-        channel,
-        new Date(now.getTime() - 86_400_000),
-      );
-      limiter = new RateLimiter(limits, now, { hour, day });
-    }
-    budgets.set(key, { workspaceId, channel, limitsKey, limiter });
-    return limiter;
-  }
-
-  async #saveBudgets(tx: Tx, budgets: Map<string, Budget>): Promise<void> {
-    for (const b of budgets.values())
-      await saveDeliveryBudget(
-        tx,
-        b.workspaceId,
-        b.channel,
-        b.limitsKey,
-        b.limiter.state(),
-      );
-  }
-
   /** Runs the policy on a workspace's claimed rows and applies the decisions. */
   async #decide(
     tx: Tx,
     workspaceId: string,
     rows: ClaimedRow[],
     now: Date,
-  ): Promise<{ row: SendingRow; slot: Slot }[]> {
+  ): Promise<{ row: SendingRow; slot: ProviderSlot }[]> {
     const settings = await this.#d.settings.get(workspaceId, tx);
-    const judge = await gatherPolicyFacts(tx, workspaceId, rows, settings, now);
+    const judge = await gatherPolicyFacts(tx, workspaceId, {
+      rows,
+      settings,
+      now,
+    });
     const updates: ClaimUpdate[] = [];
-    const launch: { row: SendingRow; slot: Slot }[] = [];
-    const budgets = new Map<string, Budget>();
+    const launch: { row: SendingRow; slot: ProviderSlot }[] = [];
+    const budgets = this.#slots.budgets(tx);
     for (const row of rows) {
       const { address, decision } = judge.decide(row);
       const base = {
@@ -422,8 +296,8 @@ export class MessageSender extends LoopWorker {
         this.#outcomes.inc({ channel: row.channel, outcome: "deferred" });
         continue;
       }
-      const slot = this.#slot(workspaceId, row.channel, settings);
-      if (slot.inFlight >= this.#buffer(slot)) {
+      const slot = this.#slots.slot(workspaceId, row.channel, settings);
+      if (!this.#slots.hasRoom(slot)) {
         // No room after all: back as it was, claimed again soon.
         updates.push({
           ...base,
@@ -434,15 +308,7 @@ export class MessageSender extends LoopWorker {
         });
         continue;
       }
-      const limiter = await this.#budget(
-        tx,
-        workspaceId,
-        row.channel,
-        slot.limits,
-        now,
-        budgets,
-      );
-      const wait = limiter?.take(now) ?? 0;
+      const wait = await budgets.take(slot, now);
       if (wait > 0) {
         updates.push({
           ...base,
@@ -454,17 +320,17 @@ export class MessageSender extends LoopWorker {
         continue;
       }
       judge.counted(row);
-      slot.inFlight++;
+      this.#slots.claimed(slot);
       // Already `sending` since the claim; the address is recorded with the outcome.
       row.recipient = address ?? null;
       launch.push({ row, slot });
     }
-    await this.#saveBudgets(tx, budgets);
+    await budgets.save();
     await applyClaimUpdates(tx, workspaceId, updates, now);
     return launch;
   }
 
-  #launch(row: SendingRow, slot: Slot): void {
+  #launch(row: SendingRow, slot: ProviderSlot): void {
     const task = this.#send(row, slot)
       .catch((error: unknown) => {
         // A bug, not a provider answer: keep the row visible instead of retrying blindly.
@@ -472,56 +338,36 @@ export class MessageSender extends LoopWorker {
           { err: error, messageId: row.id },
           "sending a message failed unexpectedly",
         );
-        this.#push(
-          row,
-          slot,
-          {
+        this.#push(row, slot, {
+          outcome: {
             ok: false,
             provider: "herald",
             kind: "permanent",
             error: `internal error: ${String(error)}`,
             recipientOnly: true,
           },
-          undefined,
-        );
+        });
       })
       .finally(() => this.#tasks.delete(task));
     this.#tasks.add(task);
   }
 
-  async #acquire(slot: Slot): Promise<void> {
-    if (slot.running < this.#concurrency(slot)) {
-      slot.running++;
-      return;
-    }
-    await new Promise<void>((resolve) => slot.waiters.push(resolve));
-  }
-
-  #release(slot: Slot): void {
-    const next = slot.waiters.shift();
-    if (next) next();
-    else slot.running--;
-  }
-
-  async #send(row: SendingRow, slot: Slot): Promise<void> {
+  async #send(row: SendingRow, slot: ProviderSlot): Promise<void> {
     const settings = await this.#d.settings.get(row.workspace_id);
     let prepared;
     try {
       prepared = await prepareMessage(row, settings, this.#d);
     } catch (error) {
       const permanent = isDomainError(error);
-      this.#push(
-        row,
-        slot,
-        {
+      this.#push(row, slot, {
+        outcome: {
           ok: false,
           provider: "content",
           kind: permanent ? "permanent" : "transient",
           error: `content: ${error instanceof Error ? error.message : String(error)}`,
           recipientOnly: true,
         },
-        undefined,
-      );
+      });
       return;
     }
     const provider = await this.#providers.get(
@@ -543,10 +389,8 @@ export class MessageSender extends LoopWorker {
           }))
         : [{ to: row.recipient ?? "", push: undefined }];
     if (targets.length === 0) {
-      this.#push(
-        row,
-        slot,
-        {
+      this.#push(row, slot, {
+        outcome: {
           ok: false,
           provider: provider.name,
           kind: "permanent",
@@ -554,10 +398,10 @@ export class MessageSender extends LoopWorker {
           recipientOnly: true,
         },
         prepared,
-      );
+      });
       return;
     }
-    await this.#acquire(slot);
+    await this.#slots.acquire(slot);
     let outcome: SendOutcome | undefined;
     const gone: string[] = [];
     try {
@@ -582,12 +426,10 @@ export class MessageSender extends LoopWorker {
           outcome = result;
       }
     } finally {
-      this.#release(slot);
+      this.#slots.release(slot);
     }
-    this.#push(
-      row,
-      slot,
-      outcome ?? {
+    this.#push(row, slot, {
+      outcome: outcome ?? {
         ok: false,
         provider: provider.name,
         kind: "permanent",
@@ -595,19 +437,12 @@ export class MessageSender extends LoopWorker {
       },
       prepared,
       gone,
-    );
+    });
   }
 
   /** Buffers an outcome for recording; records at once when the buffer is full. */
-  #push(
-    row: SendingRow,
-    slot: Slot,
-    outcome: SendOutcome,
-    prepared:
-      | { content: unknown; links: string[]; templateVersion: number | null }
-      | undefined,
-    gone: string[] = [],
-  ): void {
+  #push(row: SendingRow, slot: ProviderSlot, answer: Answer): void {
+    const { outcome, prepared, gone = [] } = answer;
     const now = this.#d.clock.now();
     const result = outcomeResult(row, outcome, prepared, now);
     this.#outcomes.inc({
@@ -618,14 +453,13 @@ export class MessageSender extends LoopWorker {
       ...result,
       effect: { row, outcome, gone },
     });
-    slot.inFlight--;
-    this.#track(slot, outcome, now);
+    const halfEmpty = this.#slots.answered(slot, outcome, now);
     // Wake the loop to record and claim more while the provider still has messages
     // waiting (half its buffer), so that it never runs dry during a claim.
     if (
       this.#results.length >= recordBatch / 2 ||
       this.#tasks.size <= 1 ||
-      slot.inFlight === Math.floor(this.#buffer(slot) / 2)
+      halfEmpty
     ) {
       // Once per batch: the next step records everything buffered by then.
       if (this.started && !this.#woken) {
@@ -633,57 +467,6 @@ export class MessageSender extends LoopWorker {
         this.wake();
       } else if (!this.started) void this.#record();
     } else this.#recordTimer ??= setTimeout(() => void this.#record(), 50);
-  }
-
-  /** Counts consecutive provider errors; pauses the provider at the workspace's limit. */
-  #track(slot: Slot, outcome: SendOutcome, now: Date): void {
-    if (outcome.ok) {
-      slot.errors = 0;
-      if (slot.paused) {
-        slot.paused = false;
-        const [workspaceId, channel] = slot.key.split("/") as [string, string];
-        void deleteDeliveryPause(this.#d.db, workspaceId, channel).catch(
-          () => undefined,
-        );
-        this.#logger.info(
-          { provider: slot.key },
-          "provider works again; resumed",
-        );
-      }
-      return;
-    }
-    if (outcome.recipientOnly) return;
-    slot.errors++;
-    const [workspaceId, channel] = slot.key.split("/") as [string, string];
-    void this.#d.settings
-      .get(workspaceId)
-      .then(async (settings) => {
-        const limit = settings.delivery?.pauseAfterErrors ?? 20;
-        if (slot.errors < limit) return;
-        const minutes = settings.delivery?.pauseMinutes ?? 5;
-        slot.paused = true;
-        const retryAt = new Date(now.getTime() + minutes * 60_000);
-        await upsertDeliveryPause(this.#d.db, {
-          workspace_id: workspaceId,
-          channel,
-          reason: `${slot.errors} consecutive errors; last: ${outcome.error}`,
-          errors: slot.errors,
-          paused_at: now,
-          retry_at: retryAt,
-        });
-        this.#logger.error(
-          {
-            provider: slot.key,
-            errors: slot.errors,
-            lastError: outcome.error,
-            retryAt,
-          },
-          "provider paused after consecutive errors (POST /api/messages/providers/{channel}/resume to resume now)",
-        );
-      })
-      .catch((error: unknown) =>
-        this.#logger.warn({ err: error }, "could not record a provider pause"),
-      );
   }
 
   /** Records buffered outcomes in one transaction (serialised). */
@@ -732,14 +515,13 @@ export class MessageSender extends LoopWorker {
     await renewLeases(this.#d.db, this.id, new Date(now.getTime() + leaseMs));
     for (;;) {
       const resolved = await this.#d.db.tx(async (tx) => {
-        const rows = await lockInterrupted(
-          tx,
+        const rows = await lockInterrupted(tx, {
           now,
-          this.id,
-          this.#d.db.kind === "pglite",
-          500,
-          workspaceId,
-        );
+          me: this.id,
+          allButMe: this.#d.db.kind === "pglite",
+          limit: 500,
+          ...(workspaceId === undefined ? {} : { workspaceId }),
+        });
         const groups = new Map<string, MessageRow[]>();
         for (const row of rows) {
           const { status, reason } = resolveInterrupted(row.channel);
@@ -753,14 +535,12 @@ export class MessageSender extends LoopWorker {
             "failed" | "queued",
             string,
           ];
-          await setMessageStatus(
-            tx,
-            workspaceId,
-            list.map((r) => r.id),
+          await setMessageStatus(tx, workspaceId, {
+            ids: list.map((r) => r.id),
             status,
             reason,
             now,
-          );
+          });
         }
         return rows.length;
       });
@@ -776,22 +556,6 @@ export class MessageSender extends LoopWorker {
 
 /** A provider's answer as the ledger will record it. */
 type Outcome = SendResult & { effect?: SendEffect };
-
-/** A channel's configured limits. */
-function limitsOf(settings: MessagingSettings, channel: MessageChannel) {
-  switch (channel) {
-    case "email":
-      return settings.email?.limits;
-    case "sms":
-      return settings.sms?.limits;
-    case "push":
-      return settings.push?.limits;
-    case "telegram":
-      return settings.telegram?.limits;
-    case "webhook":
-      return settings.webhooks?.limits;
-  }
-}
 
 /** How the ledger records a provider's answer: sent, queued again after a backoff, or failed. */
 export function outcomeResult(

@@ -13,7 +13,7 @@ import {
   WorkspaceSettings,
 } from "@herald/core/workspaces/settings";
 import { getSettings, updateSettings } from "./settings.sql.ts";
-import { isSendgridPublicKey } from "../providers/email-webhook-signatures.ts";
+import { isSendgridPublicKey } from "../providers/sendgrid-webhook.ts";
 import { workspaceStore } from "./workspaces.sql.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
