@@ -17,7 +17,7 @@ import { catalogWrites } from "../catalog/catalog.sql.ts";
 import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
 import { listWorkspaces } from "../workspaces/workspaces.sql.ts";
-import { appendEvents } from "../events/ingest-writer.ts";
+import { appendEvents } from "../events/event-log.ts";
 import type { OperationContext } from "./operations.ts";
 
 /**

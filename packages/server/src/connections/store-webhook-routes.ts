@@ -27,7 +27,7 @@ import {
 } from "./connections.sql.ts";
 import type { Tx } from "../db/database.ts";
 import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
-import { appendEvents, appendProfileEvents } from "../events/ingest-writer.ts";
+import { appendEvents, appendProfileEvents } from "../events/event-log.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 
 /**

@@ -34,7 +34,7 @@ import {
   type SendingRow,
 } from "./messages.sql.ts";
 import type { SendOutcome } from "../providers/provider.ts";
-import { appendProfileEvents } from "../events/ingest-writer.ts";
+import { appendProfileEvents } from "../events/event-log.ts";
 import { reachabilityChanged } from "../segments/segment-actions.ts";
 
 /**

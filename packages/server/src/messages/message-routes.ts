@@ -29,7 +29,7 @@ import {
 } from "./messages.sql.ts";
 import { getProfileRow } from "../profiles/profiles.sql.ts";
 import { TelegramProvider } from "../providers/telegram.ts";
-import { appendEvents } from "../events/ingest-writer.ts";
+import { appendEvents } from "../events/event-log.ts";
 import { enqueueMessage, hashRequest } from "./message-ledger.ts";
 import { reachabilityChanged } from "../segments/segment-actions.ts";
 import { maxVersion } from "../http/input-limits.ts";

@@ -26,7 +26,7 @@ import {
   type MessageRow,
 } from "./messages.sql.ts";
 import { getProfileRow } from "../profiles/profiles.sql.ts";
-import { appendEvents } from "../events/ingest-writer.ts";
+import { appendEvents } from "../events/event-log.ts";
 import { reachabilityChanged } from "../segments/segment-actions.ts";
 import {
   changeConsent,
