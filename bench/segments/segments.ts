@@ -35,7 +35,7 @@ import {
 } from "../../packages/server/src/segments/segments.sql.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { EventProcessor } from "../../packages/server/src/workers/event-processor.ts";
-import { appendEvents } from "../../packages/server/src/events/ingest-writer.ts";
+import { appendEvents } from "../../packages/server/src/events/event-log.ts";
 import { SegmentComputer } from "../../packages/server/src/workers/segment-computer.ts";
 import { SegmentHandler } from "../../packages/server/src/segments/segment-handler.ts";
 import { SettingsCache } from "../../packages/server/src/workspaces/settings-cache.ts";

@@ -5,7 +5,9 @@ export type DomainErrorCode =
   | "invalid"
   | "forbidden"
   | "unauthorized"
-  | "rate_limited";
+  | "too_large"
+  | "rate_limited"
+  | "unavailable";
 
 /** One problem with input, located by a JSON-pointer-like path (`/batch/3/event`). */
 export interface ErrorDetail {

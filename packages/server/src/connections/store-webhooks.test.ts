@@ -679,6 +679,43 @@ describeOnDatabases("store webhooks and the catalog", (db) => {
     assert.match(response.body.error.details[0].path, /refund/);
   });
 
+  it("refuses a webhook whose body holds something else where Herald reads a field, naming each", async () => {
+    const ws = await createTestWorkspace(db());
+    const shop = await connectShop(ws);
+    const order = JSON.parse(fixture("shopify-orders-create").toString());
+    order.customer = "robin@example.com";
+    order.line_items[0].price = { amount: "10.00" };
+    const response = await shopify(
+      ws,
+      shop,
+      "orders/create",
+      Buffer.from(JSON.stringify(order)),
+      "ev-odd-order",
+    );
+    assert.equal(response.status, 400, JSON.stringify(response.body));
+    assert.equal(response.body.error.code, "invalid");
+    assert.match(
+      response.body.error.message,
+      /^the shopify orders\/create webhook body is invalid: \/customer must be object or null/,
+    );
+    assert.deepEqual(
+      response.body.error.details.map((d: { path: string }) => d.path),
+      ["/customer", "/line_items/0/price"],
+    );
+    await settle(herald);
+    const events = await api(herald, ws.secretKey, "GET", "/api/events");
+    assert.deepEqual(events.body.items, [], "nothing of it is stored");
+    // A topic Herald does not map is not checked: it means nothing to it.
+    const other = await shopify(
+      ws,
+      shop,
+      "shop/update",
+      Buffer.from('{"id": {"odd": true}}'),
+      "ev-shop-update",
+    );
+    assert.deepEqual([other.status, other.body.events], [200, 0]);
+  });
+
   it("stores a webhook holding NUL and lone surrogates, with U+FFFD in their place", async () => {
     const ws = await createTestWorkspace(db());
     const shop = await connectShop(ws);

@@ -1,7 +1,6 @@
 import Type from "typebox";
-import { eventCursor, parseEventCursor } from "@herald/core/profiles/profiles";
-import { listEvents, toStoredEvent } from "./events.sql.ts";
-import { listIngestErrors } from "./ingest-errors.sql.ts";
+import { listEventPage } from "./event-log.ts";
+import { listIngestErrorPage } from "./ingest-calls.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 import { EventView, eventView } from "../profiles/profile-routes.ts";
 
@@ -30,20 +29,14 @@ export function registerEventRoutes(api: App, deps: HttpDeps): void {
     },
     async (request) => {
       const { name, from, to, limit, before } = request.query;
-      const cursor = parseEventCursor(before);
-      const rows = await listEvents(deps.db, request.auth.workspaceId, {
-        limit: limit + 1,
+      const page = await listEventPage(deps.db, request.auth.workspaceId, {
+        limit,
         ...(name ? { name } : {}),
         ...(from ? { from: new Date(from) } : {}),
         ...(to ? { to: new Date(to) } : {}),
-        ...(cursor ? { before: cursor } : {}),
+        ...(before ? { before } : {}),
       });
-      const items = rows.slice(0, limit).map(toStoredEvent);
-      const last = rows.length > limit ? items.at(-1) : undefined;
-      return {
-        items: items.map(eventView),
-        next: last ? eventCursor(last) : null,
-      };
+      return { items: page.items.map(eventView), next: page.next };
     },
   );
 
@@ -84,24 +77,10 @@ export function registerEventRoutes(api: App, deps: HttpDeps): void {
     },
     async (request) => {
       const { limit, before } = request.query;
-      const rows = await listIngestErrors(deps.db, request.auth.workspaceId, {
-        limit: limit + 1,
-        ...(before === undefined ? {} : { beforeId: before }),
+      return listIngestErrorPage(deps.db, request.auth.workspaceId, {
+        limit,
+        ...(before === undefined ? {} : { before }),
       });
-      const items = rows.slice(0, limit).map((r) => ({
-        id: r.id,
-        receivedAt: r.received_at.toISOString(),
-        source: r.source,
-        endpoint: r.endpoint,
-        batchIndex: r.batch_index,
-        messageId: r.message_id,
-        reason: r.reason,
-        payload: r.payload,
-      }));
-      return {
-        items,
-        next: rows.length > limit ? (items.at(-1)?.id ?? null) : null,
-      };
     },
   );
 }

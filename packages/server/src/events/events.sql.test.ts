@@ -5,7 +5,7 @@ import type { IncomingEvent } from "@herald/core/events/event";
 import { uuidv7 } from "@herald/core/ids";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import { createTestWorkspace } from "../testing/test-server.ts";
-import { appendProfileEvents } from "./ingest-writer.ts";
+import { appendProfileEvents } from "./event-log.ts";
 import type { Tx } from "../db/database.ts";
 import {
   advanceCursors,

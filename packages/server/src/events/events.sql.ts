@@ -13,7 +13,7 @@ export const eventsChannel = "herald_events";
 
 /**
  * The partition of a profile's events: from the random tail of its UUID (with 16
- * partitions, its last hex digit; `storeIngested` computes it so in SQL).
+ * partitions, its last hex digit; `insertEventsWithProfiles` computes it so in SQL).
  */
 export function partitionOf(profileId: string): number {
   return Number.parseInt(profileId.slice(-8), 16) % eventPartitions;

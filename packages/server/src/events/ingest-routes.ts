@@ -2,21 +2,25 @@ import { gunzipSync } from "node:zlib";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import Type from "typebox";
 import { DomainError, isDomainError } from "@herald/core/domain-error";
-import { isJsonObject, type EventType } from "@herald/core/events/event";
 import {
-  normalizeCall,
-  trackingLimits,
-  type CallResult,
-} from "@herald/core/events/tracking-call";
-import { uuidv7 } from "@herald/core/ids";
+  isJsonObject,
+  type EventType,
+  type JsonObject,
+} from "@herald/core/events/event";
+import { trackingLimits } from "@herald/core/events/tracking-call";
 import {
-  extractIdentifiers,
-  identifierRules,
-} from "@herald/core/identity/identifiers";
-import type { IngestError } from "./ingest-errors.sql.ts";
-import { encodeIntakeItem } from "./intake.sql.ts";
+  EventProblem,
+  ingestCalls,
+  readIngestBody,
+  RefusedEvents,
+} from "./ingest-calls.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
-import { clientError, errorBody, handleError } from "../http/errors.ts";
+import {
+  clientError,
+  errorBody,
+  handleError,
+  statusOf,
+} from "../http/errors.ts";
 
 /**
  * The Segment HTTP Tracking API, as existing client libraries send it: every body is JSON
@@ -34,18 +38,8 @@ const shortForms: Record<string, EventType> = {
   a: "alias",
 };
 
-type IngestBody = Record<string, unknown>;
-
-/** A request body past the size limit: a 413, whatever the route. */
-function tooLarge(message: string): Error {
-  return Object.assign(new Error(message), {
-    statusCode: 413,
-    code: "FST_ERR_CTP_BODY_TOO_LARGE",
-  });
-}
-
 /** Parses a tracking request body: gunzip when asked, then JSON, within the size limit. */
-function parseBody(raw: Buffer, encoding: string | undefined): IngestBody {
+function parseBody(raw: Buffer, encoding: string | undefined): JsonObject {
   let bytes = raw;
   if (encoding && /gzip/i.test(encoding)) {
     try {
@@ -63,7 +57,8 @@ function parseBody(raw: Buffer, encoding: string | undefined): IngestBody {
     }
   }
   if (bytes.length > trackingLimits.requestBytes) {
-    throw tooLarge(
+    throw new DomainError(
+      "too_large",
       `a request may carry at most ${trackingLimits.requestBytes / 1024} KB of JSON (after gunzip)`,
     );
   }
@@ -84,7 +79,7 @@ function parseBody(raw: Buffer, encoding: string | undefined): IngestBody {
 /** The write key of a request: Basic auth's user name, else the body's `writeKey`. */
 function presentedWriteKey(
   request: FastifyRequest,
-  body: IngestBody,
+  body: JsonObject,
 ): string | undefined {
   const header = request.headers.authorization;
   const basic = header ? /^Basic\s+(\S+)/i.exec(header)?.[1] : undefined;
@@ -95,17 +90,28 @@ function presentedWriteKey(
       : decoded;
     if (key) return key;
   }
-  return typeof body.writeKey === "string" && body.writeKey !== ""
-    ? body.writeKey
-    : undefined;
+  return readIngestBody(body).writeKey;
 }
 
-const EventProblem = Type.Object({
-  index: Type.Integer(),
-  messageId: Type.Optional(Type.String()),
-  path: Type.String(),
-  reason: Type.String(),
-});
+/** The workspace of a request's write key; throws `unauthorized` for none, a revoked or an unknown one. */
+async function writeKeyWorkspace(
+  deps: HttpDeps,
+  key: string | undefined,
+): Promise<string> {
+  if (!key)
+    throw new DomainError(
+      "unauthorized",
+      "missing write key: send Authorization: Basic base64(<write key>:) or a writeKey field",
+    );
+  const stored = await deps.keys.resolve(key);
+  if (!stored || stored.revokedAt || stored.kind !== "write") {
+    throw new DomainError(
+      "unauthorized",
+      stored?.revokedAt ? "this write key was revoked" : "unknown write key",
+    );
+  }
+  return stored.workspaceId;
+}
 
 const IngestResponse = Type.Object({
   success: Type.Boolean(),
@@ -115,25 +121,6 @@ const IngestResponse = Type.Object({
   /** Events stored with a value that is not used (a non-numeric `revenue`, an invalid `email`). */
   warnings: Type.Optional(Type.Array(EventProblem)),
 });
-
-/** The size of an event as sent (as JSON); Infinity when it is nested too deep to encode. */
-function sentBytes(raw: unknown): number {
-  try {
-    return Buffer.byteLength(JSON.stringify(raw));
-  } catch {
-    return Infinity;
-  }
-}
-
-/** A refused event as the ingest errors log keeps it: as sent, cut to 4 KB. */
-function payloadOf(raw: unknown): string {
-  try {
-    return (JSON.stringify(raw) ?? "").slice(0, 4096);
-  } catch {
-    // Nested too deep to encode (the reason it was refused).
-    return "(not kept: nested too deep to encode)";
-  }
-}
 
 /** The `/v1/*` routes. */
 export async function registerIngestRoutes(
@@ -159,6 +146,14 @@ export async function registerIngestRoutes(
     v1.setErrorHandler((error: FastifyError, request, reply) => {
       if (isDomainError(error, "rate_limited"))
         reply.header("retry-after", "1");
+      // Every event refused: the error, and each event's path and reason beside it.
+      if (error instanceof RefusedEvents)
+        return reply.status(statusOf[error.code]).send({
+          ...errorBody(error.code, error.message, error.details),
+          success: false,
+          accepted: 0,
+          rejected: error.rejected,
+        });
       // A request that can never succeed is answered as such (4xx): a retry would fail
       // the same way.
       if (
@@ -168,11 +163,13 @@ export async function registerIngestRoutes(
       )
         return handleError(error, request, reply);
       deps.logger.error({ err: error }, "ingest failed");
-      // Nothing was acknowledged: the client retries, and message ids make that safe.
-      return reply
-        .status(503)
-        .header("retry-after", "2")
-        .send(errorBody("unavailable", "events could not be stored; retry"));
+      // Nothing was acknowledged: the client retries (a 5xx), and message ids make that safe.
+      reply.header("retry-after", "2");
+      return handleError(
+        new DomainError("unavailable", "events could not be stored; retry"),
+        request,
+        reply,
+      );
     });
     v1.addHook("onRequest", async (request, reply) => {
       const origin = request.headers.origin;
@@ -195,166 +192,18 @@ export async function registerIngestRoutes(
     const handle =
       (endpoint: string, type: EventType | "batch") =>
       async (request: FastifyRequest, reply: FastifyReply) => {
-        const body = (request.body ?? {}) as IngestBody;
-        const key = presentedWriteKey(request, body);
-        if (!key)
-          throw new DomainError(
-            "unauthorized",
-            "missing write key: send Authorization: Basic base64(<write key>:) or a writeKey field",
-          );
-        const stored = await deps.keys.resolve(key);
-        if (!stored || stored.revokedAt || stored.kind !== "write") {
-          throw new DomainError(
-            "unauthorized",
-            stored?.revokedAt
-              ? "this write key was revoked"
-              : "unknown write key",
-          );
-        }
-        const workspaceId = stored.workspaceId;
-        const settings = await deps.settings.get(workspaceId);
-        const receivedAt = deps.clock.now();
-
-        let raws: unknown[];
-        if (type === "batch") {
-          if (!Array.isArray(body.batch))
-            throw new DomainError(
-              "invalid",
-              "a batch request needs a `batch` array of events",
-            );
-          if (body.batch.length > trackingLimits.batchEvents) {
-            throw new DomainError(
-              "invalid",
-              `a batch may hold at most ${trackingLimits.batchEvents} events; this one has ${body.batch.length}`,
-            );
-          }
-          raws = body.batch;
-        } else raws = [body];
-
-        const items: string[] = [];
-        const rejected: {
-          index: number;
-          messageId?: string;
-          path: string;
-          reason: string;
-        }[] = [];
-        const warnings: typeof rejected = [];
-        const errors: IngestError[] = [];
-        const batchContext =
-          type === "batch" && isJsonObject(body.context)
-            ? body.context
-            : undefined;
-        const batchIntegrations =
-          type === "batch" && isJsonObject(body.integrations)
-            ? body.integrations
-            : undefined;
-        for (const [index, raw] of raws.entries()) {
-          let result: CallResult = normalizeCall(raw, {
-            ...(type === "batch" ? {} : { type }),
-            receivedAt,
-            ...(batchContext ? { batchContext } : {}),
-            ...(batchIntegrations ? { batchIntegrations } : {}),
-            batchSentAt: body.sentAt,
-            source: "api",
-            newMessageId: () => `herald-${uuidv7(receivedAt)}`,
-          });
-          if (result.ok) {
-            const identifiers = extractIdentifiers(
-              result.event,
-              settings.defaultPhoneRegion,
-            );
-            if (!identifiers.some((id) => identifierRules[id.type].merges)) {
-              result = {
-                ok: false,
-                path: "/userId",
-                reason:
-                  "no usable userId or anonymousId (placeholders such as 'anonymous', '0' or 'null' are ignored)",
-              };
-            } else {
-              // Over the limit means as sent and as kept (a client's own check passes
-              // events up to the limit; the stored form adds a few fields).
-              const item = encodeIntakeItem({
-                event: result.event,
-                identifiers,
-              });
-              if (
-                Buffer.byteLength(item) <= trackingLimits.eventBytes ||
-                sentBytes(raw) <= trackingLimits.eventBytes
-              ) {
-                items.push(item);
-                for (const warning of result.warnings ?? []) {
-                  const path =
-                    type === "batch"
-                      ? `/batch/${index}${warning.path}`
-                      : warning.path;
-                  warnings.push({
-                    index,
-                    messageId: result.event.messageId,
-                    path,
-                    reason: warning.reason,
-                  });
-                  errors.push({
-                    source: "api",
-                    endpoint,
-                    batchIndex: type === "batch" ? index : null,
-                    messageId: result.event.messageId,
-                    reason: `warning (event stored): ${path}: ${warning.reason}`,
-                    payload: payloadOf(raw),
-                  });
-                }
-                continue;
-              }
-              result = {
-                ok: false,
-                path: "",
-                reason: `an event may be at most ${trackingLimits.eventBytes / 1024} KB`,
-              };
-            }
-          }
-          const messageId =
-            isJsonObject(raw) && typeof raw.messageId === "string"
-              ? raw.messageId
-              : undefined;
-          const path =
-            type === "batch"
-              ? `/batch/${index}${result.path}`
-              : result.path || "/";
-          rejected.push({
-            index,
-            ...(messageId ? { messageId } : {}),
-            path,
-            reason: result.reason,
-          });
-          errors.push({
-            source: "api",
-            endpoint,
-            batchIndex: type === "batch" ? index : null,
-            messageId: messageId ?? null,
-            reason: `${path}: ${result.reason}`,
-            payload: payloadOf(raw),
-          });
-        }
-
-        const written = await deps.ingest.write(workspaceId, items, errors);
-        if (items.length === 0 && rejected.length > 0) {
-          const first = rejected[0];
-          return reply.status(400).send({
-            ...errorBody(
-              "invalid",
-              `${first?.path} ${first?.reason}`,
-              rejected.map((r) => ({ path: r.path, message: r.reason })),
-            ),
-            success: false,
-            accepted: 0,
-            rejected,
-          });
-        }
-        return reply.status(200).send({
-          success: true,
-          ...written,
-          ...(rejected.length > 0 ? { rejected } : {}),
-          ...(warnings.length > 0 ? { warnings } : {}),
+        const body = isJsonObject(request.body) ? request.body : {};
+        const workspaceId = await writeKeyWorkspace(
+          deps,
+          presentedWriteKey(request, body),
+        );
+        const result = await ingestCalls(deps, {
+          workspaceId,
+          endpoint,
+          type,
+          body,
         });
+        return reply.status(200).send(result);
       };
 
     const routes: [string, EventType | "batch"][] = [
@@ -380,9 +229,14 @@ export async function registerIngestRoutes(
     // analytics.js fetches its settings from here when `cdnURL` points at Herald.
     v1.get(
       "/v1/projects/:writeKey/settings",
-      { schema: { hide: true } },
+      {
+        schema: {
+          hide: true,
+          params: Type.Object({ writeKey: Type.String() }),
+        },
+      },
       async (request) => {
-        const { writeKey } = request.params as { writeKey: string };
+        const { writeKey } = request.params;
         const url = new URL(deps.config.publicUrl);
         return {
           integrations: {

@@ -10,8 +10,7 @@ import { silentLogger } from "../logger.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
 import { createTestWorkspace } from "../testing/test-server.ts";
 import type { Database } from "../db/database.ts";
-import { eventsChannel, partitionOf } from "./events.sql.ts";
-import { storeIngested } from "./ingest.sql.ts";
+import { eventsChannel } from "./events.sql.ts";
 import { listIngestErrors } from "./ingest-errors.sql.ts";
 import {
   countIntake,
@@ -272,72 +271,6 @@ describeOnDatabases("ingest writer and resolver", (db) => {
     assert.deepEqual(
       await writer.write(ws.id, encoded(items(3, "ok", clock.now()))),
       { accepted: 3 },
-    );
-  });
-
-  it("follows a writer that took a new identifier first: no orphan profile, events on its owner", async () => {
-    const ws = await createTestWorkspace(db(), clock);
-    const now = clock.now();
-    const [first, second, third] = items(3, "race", now).map((item, i) => ({
-      ...item.event,
-      messageId: `race-${i}`,
-      anonymousId: "race-anon",
-    }));
-    const winner = uuidv7(now);
-    await storeIngested(db(), {
-      workspaceId: ws.id,
-      newIdentities: [
-        { type: "anonymous_id", value: "race-anon", profileId: winner },
-      ],
-      events: [{ ...(first as IngestItem["event"]), profileId: winner }],
-      at: now,
-    });
-    // Two flushes that looked the identifiers up before the winner committed.
-    const lost = uuidv7(now);
-    const partly = uuidv7(now);
-    const stored = await storeIngested(db(), {
-      workspaceId: ws.id,
-      newIdentities: [
-        { type: "anonymous_id", value: "race-anon", profileId: lost },
-        { type: "user_id", value: "race-user", profileId: partly },
-        { type: "anonymous_id", value: "race-other-anon", profileId: partly },
-      ],
-      events: [
-        { ...(second as IngestItem["event"]), profileId: lost },
-        {
-          ...(third as IngestItem["event"]),
-          profileId: partly,
-          userId: "race-user",
-        },
-      ],
-      at: now,
-    });
-    assert.deepEqual([...stored].sort(), ["race-1", "race-2"]);
-    const events = await db().query<{
-      message_id: string;
-      profile_id: string;
-      partition: number;
-    }>(
-      "select message_id, profile_id, partition from events where workspace_id = $1 order by message_id",
-      [ws.id],
-    );
-    assert.deepEqual(
-      events.map((e) => [e.message_id, e.profile_id, e.partition]),
-      [
-        ["race-0", winner, partitionOf(winner)],
-        ["race-1", winner, partitionOf(winner)],
-        ["race-2", partly, partitionOf(partly)],
-      ],
-      "the event of the profile that won nothing goes to the winner, in its partition",
-    );
-    const profiles = await db().query<{ id: string }>(
-      "select id from profiles where workspace_id = $1 order by id",
-      [ws.id],
-    );
-    assert.deepEqual(
-      profiles.map((p) => p.id),
-      [winner, partly].sort(),
-      "no profile without identifiers is left behind",
     );
   });
 });

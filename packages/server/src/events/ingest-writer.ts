@@ -1,26 +1,9 @@
 import { Counter, Histogram, type Registry } from "prom-client";
 import type { Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
-import type { IncomingEvent } from "@herald/core/events/event";
-import { uuidv7 } from "@herald/core/ids";
-import {
-  assignProfiles,
-  type AssignmentPlan,
-} from "@herald/core/identity/assign-profiles";
-import {
-  identifierKey,
-  type Identifier,
-} from "@herald/core/identity/identifiers";
-import type { Database, Queryable, Tx } from "../db/database.ts";
-import { eventsChannel, insertEvents } from "./events.sql.ts";
-import {
-  insertIntake,
-  type IngestItem,
-  type IntakeWrite,
-} from "./intake.sql.ts";
-import { findOwners, insertIdentities } from "../profiles/identities.sql.ts";
+import type { Database } from "../db/database.ts";
+import { insertIntake, type IntakeWrite } from "./intake.sql.ts";
 import type { IngestError } from "./ingest-errors.sql.ts";
-import { deleteProfiles, insertProfiles } from "../profiles/profiles.sql.ts";
 import type { Logger } from "../logger.ts";
 
 /**
@@ -52,98 +35,6 @@ type Pending = {
   resolve: (result: WriteResult) => void;
   reject: (error: unknown) => void;
 };
-
-/** Each event's profile: the owner of its identifiers known now, or a new one. */
-export async function planProfiles(
-  q: Queryable,
-  workspaceId: string,
-  items: IngestItem[],
-  now: Date,
-): Promise<AssignmentPlan> {
-  const unique = new Map<string, Identifier>();
-  for (const item of items)
-    for (const id of item.identifiers) unique.set(identifierKey(id), id);
-  const owners = await findOwners(q, workspaceId, [...unique.values()]);
-  return assignProfiles(
-    items.map((item) => item.identifiers),
-    owners,
-    () => uuidv7(now),
-  );
-}
-
-/**
- * Stores events in an open transaction: finds or makes each event's profile (ingest never
- * merges; the event processor does) and inserts the events, skipping message ids already
- * stored. Returns the message ids inserted.
- */
-export async function appendEvents(
-  tx: Tx,
-  workspaceId: string,
-  items: IngestItem[],
-  now: Date,
-): Promise<Set<string>> {
-  if (items.length === 0) return new Set();
-  const plan = await planProfiles(tx, workspaceId, items, now);
-  await insertProfiles(tx, workspaceId, plan.newProfiles, now);
-  const inserted = await insertIdentities(
-    tx,
-    workspaceId,
-    plan.newIdentities,
-    now,
-  );
-  if (inserted.size < plan.newIdentities.length) {
-    // Another process took some identifiers first: follow its profiles instead.
-    const lost = plan.newIdentities.filter(
-      (id) => !inserted.has(identifierKey(id)),
-    );
-    const winners = await findOwners(tx, workspaceId, lost);
-    const fresh = new Set(plan.newProfiles);
-    plan.profileIds = plan.profileIds.map((profileId, i) => {
-      if (!fresh.has(profileId)) return profileId;
-      const taken = items[i]?.identifiers
-        .map((id) => winners.get(identifierKey(id)))
-        .find((p) => p !== undefined);
-      return taken ?? profileId;
-    });
-    const kept = new Set(
-      plan.newIdentities
-        .filter((id) => inserted.has(identifierKey(id)))
-        .map((id) => id.profileId),
-    );
-    await deleteProfiles(
-      tx,
-      workspaceId,
-      plan.newProfiles.filter(
-        (id) => !kept.has(id) && !plan.profileIds.includes(id),
-      ),
-    );
-  }
-  const stored = await insertEvents(
-    tx,
-    workspaceId,
-    items.map((item, i) => ({
-      ...item.event,
-      profileId: plan.profileIds[i] ?? "",
-    })),
-  );
-  if (stored.size > 0) tx.notify(eventsChannel);
-  return stored;
-}
-
-/**
- * Stores Herald's own events about known profiles (segment entered, email opened, …) in
- * an open transaction, so they are committed with the change that caused them and then
- * processed like any other event. Returns the message ids inserted.
- */
-export async function appendProfileEvents(
-  tx: Tx,
-  workspaceId: string,
-  events: (IncomingEvent & { profileId: string })[],
-): Promise<Set<string>> {
-  const stored = await insertEvents(tx, workspaceId, events);
-  if (stored.size > 0) tx.notify(eventsChannel);
-  return stored;
-}
 
 /** See the module comment. */
 export class IngestWriter {

@@ -456,4 +456,74 @@ describeOnDatabases("tracking API", (db) => {
       /authorization/,
     );
   });
+
+  it("refuses a request whose every event is refused with a 400 listing each, which clients do not retry", async () => {
+    const ws = await createTestWorkspace(db());
+    const response = await post(
+      "/v1/batch",
+      {
+        batch: [
+          { type: "track", anonymousId: "all-bad", messageId: "bad-1" },
+          { type: "nope", anonymousId: "all-bad" },
+        ],
+      },
+      { authorization: basic(ws.writeKey) },
+    );
+    assert.equal(response.status, 400);
+    assert.equal(response.body.error.code, "invalid");
+    assert.equal(
+      response.body.error.message,
+      "/batch/0/event " + response.body.rejected[0].reason,
+    );
+    assert.deepEqual(
+      response.body.error.details.map((d: { path: string }) => d.path),
+      ["/batch/0/event", "/batch/1/type"],
+    );
+    assert.equal(response.body.success, false);
+    assert.equal(response.body.accepted, 0);
+    assert.deepEqual(
+      response.body.rejected.map((r: { index: number; messageId?: string }) => [
+        r.index,
+        r.messageId,
+      ]),
+      [
+        [0, "bad-1"],
+        [1, undefined],
+      ],
+    );
+    const huge = await post(
+      "/v1/track",
+      {
+        event: "X",
+        anonymousId: "a",
+        properties: { blob: "x".repeat(600 * 1024) },
+      },
+      { authorization: basic(ws.writeKey) },
+    );
+    assert.deepEqual([huge.status, huge.body.error.code], [413, "too_large"]);
+  });
+
+  it("answers 503 with a retry-after, which clients retry, when the events cannot be stored", async () => {
+    const ws = await createTestWorkspace(db());
+    const event = { event: "X", anonymousId: "down-anon", messageId: "down-1" };
+    await db().query("alter table intake rename to intake_away");
+    let response;
+    try {
+      response = await post("/v1/track", event, {
+        authorization: basic(ws.writeKey),
+      });
+    } finally {
+      await db().query("alter table intake_away rename to intake");
+    }
+    assert.equal(response.status, 503);
+    assert.equal(response.headers.get("retry-after"), "2");
+    assert.deepEqual(response.body.error, {
+      code: "unavailable",
+      message: "events could not be stored; retry",
+    });
+    const retried = await post("/v1/track", event, {
+      authorization: basic(ws.writeKey),
+    });
+    assert.equal(retried.status, 200);
+  });
 });

@@ -34,7 +34,7 @@ import {
 } from "../recommendations/recommendations.sql.ts";
 import { isInSegment } from "../segments/segments.sql.ts";
 import type { Logger } from "../logger.ts";
-import { appendProfileEvents } from "../events/ingest-writer.ts";
+import { appendProfileEvents } from "../events/event-log.ts";
 import { enqueueMessages } from "../messages/message-ledger.ts";
 import type { EnqueueRequest } from "@herald/core/messages/ledger";
 import { addScore, addTag, removeTag } from "../segments/segment-actions.ts";

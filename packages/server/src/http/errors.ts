@@ -14,7 +14,9 @@ export const statusOf: Record<DomainErrorCode, number> = {
   forbidden: 403,
   not_found: 404,
   conflict: 409,
+  too_large: 413,
   rate_limited: 429,
+  unavailable: 503,
 };
 
 /** The body of every error response. */

@@ -18,7 +18,7 @@ import type { Database, Tx } from "../db/database.ts";
 import { findOwners } from "../profiles/identities.sql.ts";
 import { getList } from "./lists.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
-import { appendEvents } from "../events/ingest-writer.ts";
+import { appendEvents } from "../events/event-log.ts";
 import { changeListStatus } from "../segments/segment-actions.ts";
 
 /**

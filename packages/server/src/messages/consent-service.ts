@@ -2,7 +2,7 @@ import type { JsonObject } from "@herald/core/events/event";
 import { uuidv7 } from "@herald/core/ids";
 import type { Channel, ConsentStatus } from "@herald/core/profiles/consent";
 import type { Tx } from "../db/database.ts";
-import { appendProfileEvents } from "../events/ingest-writer.ts";
+import { appendProfileEvents } from "../events/event-log.ts";
 import { setProfileConsent } from "./consent.sql.ts";
 
 /**

@@ -12,7 +12,7 @@ import {
 import { messageEventName } from "@herald/core/messages/tracking";
 import type { Channel } from "@herald/core/profiles/consent";
 import type { Tx } from "../db/database.ts";
-import { appendProfileEvents } from "../events/ingest-writer.ts";
+import { appendProfileEvents } from "../events/event-log.ts";
 import { getList, setListStatus } from "../lists/lists.sql.ts";
 import { reachabilityChanged } from "../segments/segment-actions.ts";
 import { changeConsent } from "./consent-service.ts";

@@ -13,7 +13,7 @@ import {
   type MessageStatus,
 } from "@herald/core/messages/ledger";
 import type { Tx } from "../db/database.ts";
-import { appendEvents } from "../events/ingest-writer.ts";
+import { appendEvents } from "../events/event-log.ts";
 import { maxVersion } from "../http/input-limits.ts";
 import { findOwners } from "../profiles/identities.sql.ts";
 import { getProfileRow } from "../profiles/profiles.sql.ts";

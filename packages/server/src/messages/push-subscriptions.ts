@@ -1,7 +1,7 @@
 import Type from "typebox";
 import { DomainError } from "@herald/core/domain-error";
 import { uuidv7 } from "@herald/core/ids";
-import { appendEvents } from "../events/ingest-writer.ts";
+import { appendEvents } from "../events/event-log.ts";
 import { findOwners } from "../profiles/identities.sql.ts";
 import { reachabilityChanged } from "../segments/segment-actions.ts";
 import { setProfileConsent } from "./consent.sql.ts";

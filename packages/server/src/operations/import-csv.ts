@@ -16,7 +16,7 @@ import {
 import { catalogWrites } from "../catalog/catalog.sql.ts";
 import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
-import { appendEvents } from "../events/ingest-writer.ts";
+import { appendEvents } from "../events/event-log.ts";
 import {
   resolveWorkspace,
   type OperationContext,

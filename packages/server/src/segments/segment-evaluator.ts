@@ -36,7 +36,7 @@ import {
   type MembershipChange,
 } from "./segments.sql.ts";
 import { listTagRules } from "../tags/tags.sql.ts";
-import { appendProfileEvents } from "../events/ingest-writer.ts";
+import { appendProfileEvents } from "../events/event-log.ts";
 
 /**
  * Incremental segment evaluation: given profiles and what changed about them, re-evaluate

@@ -50,7 +50,7 @@ import type {
   MergeInfo,
   ProcessedEvent,
 } from "../workers/event-handler.ts";
-import { appendProfileEvents } from "../events/ingest-writer.ts";
+import { appendProfileEvents } from "../events/event-log.ts";
 import {
   CatalogCache,
   evaluateProfiles,

@@ -1,8 +1,7 @@
 import { Counter, type Registry } from "prom-client";
 import type { Clock } from "@herald/core/clock";
 import { isConflict, type Database, type Tx } from "../db/database.ts";
-import { eventsChannel } from "../events/events.sql.ts";
-import { storeIngested } from "../events/ingest.sql.ts";
+import { appendEvents } from "../events/event-log.ts";
 import { insertIngestErrors } from "../events/ingest-errors.sql.ts";
 import {
   decodeIntakeRow,
@@ -14,7 +13,6 @@ import {
   type IntakeRow,
 } from "../events/intake.sql.ts";
 import type { Logger } from "../logger.ts";
-import { planProfiles } from "../events/ingest-writer.ts";
 import { LoopWorker, stepUntilIdle } from "./worker-loop.ts";
 
 /**
@@ -27,7 +25,8 @@ import { LoopWorker, stepUntilIdle } from "./worker-loop.ts";
  * One resolver works at a time across all processes (a transaction-level advisory lock):
  * events reach the log in the order they were acknowledged, and two resolvers never race
  * for the same new shopper. Per transaction it takes about `maxEvents` events: one delete,
- * then per workspace one identifier lookup and one statement (`storeIngested`).
+ * then per workspace the event log's `appendEvents` (one identifier lookup and one
+ * statement; its header names the rule for a shopper another writer creates meanwhile).
  *
  * A transaction that fails on the data (SQLSTATE classes 22, 23 and 54, or text that does
  * not decode) is retried one row at a time; a row that fails alone is stored in halves
@@ -113,20 +112,10 @@ export class IngestResolver extends LoopWorker {
     let taken = 0;
     let stored = 0;
     for (const [workspaceId, items] of byWorkspace) {
-      const plan = await planProfiles(tx, workspaceId, items, now);
-      const inserted = await storeIngested(tx, {
-        workspaceId,
-        newIdentities: plan.newIdentities,
-        events: items.map((item, i) => ({
-          ...item.event,
-          profileId: plan.profileIds[i] ?? "",
-        })),
-        at: now,
-      });
+      const inserted = await appendEvents(tx, workspaceId, items, now);
       taken += items.length;
       stored += inserted.size;
     }
-    if (stored > 0) tx.notify(eventsChannel);
     this.#resolved.inc({ result: "stored" }, stored);
     this.#resolved.inc({ result: "duplicate" }, taken - stored);
     return taken;

@@ -3,8 +3,8 @@ import type { Identifier } from "@herald/core/identity/identifiers";
 import type { Queryable } from "../db/database.ts";
 import { eventRows, insertEventRows } from "./events.sql.ts";
 
-/** What `storeIngested` writes: the new profiles' identifiers and the events. */
-export interface IngestWrite {
+/** What `insertEventsWithProfiles` writes: the new profiles' identifiers and the events. */
+export interface EventsWithProfiles {
   workspaceId: string;
   /** The identifiers of profiles to create, strongest first for each profile. */
   newIdentities: (Identifier & { profileId: string })[];
@@ -13,10 +13,10 @@ export interface IngestWrite {
 }
 
 /**
- * Stores a workspace's share of what the resolver took from the intake in one statement
- * (one round trip, not three). The new profiles, their identifiers
- * and the events (skipping message ids already stored) go in together; the caller
- * notifies `herald_events` when an event was stored.
+ * Stores a workspace's events with the profiles planned for them in one statement (one
+ * round trip, not three): the new profiles, their identifiers and the events (skipping
+ * message ids already stored) go in together; the caller notifies `herald_events` when an
+ * event was stored. The race rule it keeps is the event log's (event-log.ts):
  *
  * Another writer may have taken one of the new identifiers since the caller looked them
  * up (a store webhook or an import about the same shopper at the same moment). `on conflict do update` then
@@ -26,9 +26,9 @@ export interface IngestWrite {
  * keeps them and its events; the event processor links the rest as for any event that
  * carries two profiles' identifiers. Returns the message ids inserted.
  */
-export async function storeIngested(
+export async function insertEventsWithProfiles(
   q: Queryable,
-  write: IngestWrite,
+  write: EventsWithProfiles,
 ): Promise<Set<string>> {
   const ids = write.newIdentities;
   const [row] = await q.query<{ stored: string[] | null }>(
