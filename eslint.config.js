@@ -58,7 +58,12 @@ export default tseslint.config(
     languageOptions: {
       parserOptions: {
         projectService: {
-          allowDefaultProject: ["*.js", "scripts/*.js", "packages/*/bin/*.js"],
+          allowDefaultProject: [
+            "*.js",
+            "scripts/*.js",
+            "packages/*/bin/*.js",
+            "packages/*/build/*.js",
+          ],
         },
         tsconfigRootDir: import.meta.dirname,
       },

@@ -7,7 +7,9 @@ import type { Database } from "./database.ts";
  * once and running them again does nothing.
  */
 
-const migrationsDir = new URL("./migrations/", import.meta.url);
+// `../db/` rather than `./`: the same folder seen from the compiled bundle, which sits one
+// folder deep in dist/ (dist/cli/herald.js) with the migrations copied to dist/db/.
+const migrationsDir = new URL("../db/migrations/", import.meta.url);
 const advisoryLockKey = 5_831_620_112;
 
 /** A migration file. */
