@@ -35,7 +35,7 @@ import {
 } from "./messages.sql.ts";
 import type { SendOutcome } from "../providers/provider.ts";
 import { appendProfileEvents } from "../events/ingest-writer.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 
 /**
  * The ledger's write side that other features call: queue a message (flows, campaigns,
@@ -250,13 +250,11 @@ export async function recordMessageNews(
       },
       at,
     );
-    await reachabilityChanged(
-      tx,
-      input.workspaceId,
-      row.channel,
-      { address },
-      at,
-    );
+    await reachabilityChanged(tx, input.workspaceId, {
+      channel: row.channel,
+      address,
+      now: at,
+    });
   }
   if (address && news === "complained") {
     await upsertSuppression(
@@ -271,13 +269,11 @@ export async function recordMessageNews(
       },
       at,
     );
-    await reachabilityChanged(
-      tx,
-      input.workspaceId,
-      row.channel,
-      { address },
-      at,
-    );
+    await reachabilityChanged(tx, input.workspaceId, {
+      channel: row.channel,
+      address,
+      now: at,
+    });
     await changeConsent(
       tx,
       input.workspaceId,
@@ -404,15 +400,12 @@ export async function unsubscribeRecipient(
   let props: JsonObject;
   if (row.list_id) {
     const list = await getList(tx, row.workspace_id, row.list_id);
-    await setListStatus(
-      tx,
-      row.workspace_id,
-      row.list_id,
-      [row.profile_id],
-      "unsubscribed",
-      how,
+    await setListStatus(tx, row.workspace_id, row.list_id, {
+      profileIds: [row.profile_id],
+      status: "unsubscribed",
+      source: how,
       at,
-    );
+    });
     result = { scope: "list", ...(list ? { listName: list.name } : {}) };
     props = { list_id: row.list_id, ...(list ? { list_name: list.name } : {}) };
   } else {
@@ -502,13 +495,11 @@ export async function applySendEffect(
     for (const endpoint of gone)
       await deletePushSubscription(tx, row.workspace_id, endpoint);
     if (gone.length > 0)
-      await reachabilityChanged(
-        tx,
-        row.workspace_id,
-        "push",
-        { profileId: row.profile_id },
+      await reachabilityChanged(tx, row.workspace_id, {
+        channel: "push",
+        profileId: row.profile_id,
         now,
-      );
+      });
   };
   const suppress = async (channel: "email" | "sms", address: string) => {
     await upsertSuppression(
@@ -523,7 +514,7 @@ export async function applySendEffect(
       },
       now,
     );
-    await reachabilityChanged(tx, row.workspace_id, channel, { address }, now);
+    await reachabilityChanged(tx, row.workspace_id, { channel, address, now });
   };
   if (outcome.ok || !outcome.gone) {
     await forgetPush();
@@ -536,13 +527,11 @@ export async function applySendEffect(
     case "telegram":
       if (row.recipient) {
         await unlinkTelegramChat(tx, row.workspace_id, row.recipient);
-        await reachabilityChanged(
-          tx,
-          row.workspace_id,
-          "telegram",
-          { profileId: row.profile_id },
+        await reachabilityChanged(tx, row.workspace_id, {
+          channel: "telegram",
+          profileId: row.profile_id,
           now,
-        );
+        });
       }
       break;
     case "email":

@@ -31,7 +31,7 @@ import { getProfileRow } from "../profiles/profiles.sql.ts";
 import { TelegramProvider } from "../providers/telegram.ts";
 import { appendEvents } from "../events/ingest-writer.ts";
 import { enqueueMessage, hashRequest } from "./message-ledger.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import { maxVersion } from "../http/input-limits.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
@@ -571,7 +571,7 @@ export function registerMessageRoutes(api: App, deps: HttpDeps): void {
           },
           now,
         );
-        await reachabilityChanged(tx, workspaceId, channel, { address }, now);
+        await reachabilityChanged(tx, workspaceId, { channel, address, now });
       });
       return reply.status(204).send(null);
     },
@@ -601,7 +601,7 @@ export function registerMessageRoutes(api: App, deps: HttpDeps): void {
       const lifted = await db.tx(async (tx) => {
         if (!(await deleteSuppression(tx, workspaceId, channel, address)))
           return false;
-        await reachabilityChanged(tx, workspaceId, channel, { address }, now);
+        await reachabilityChanged(tx, workspaceId, { channel, address, now });
         return true;
       });
       if (!lifted)

@@ -48,7 +48,7 @@ import {
   recordMessageNews,
   unsubscribeRecipient,
 } from "./message-ledger.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 
 /**
@@ -198,7 +198,11 @@ export async function registerProviderWebhookRoutes(
             },
             now,
           );
-          await reachabilityChanged(tx, workspaceId, "email", { address }, now);
+          await reachabilityChanged(tx, workspaceId, {
+            channel: "email",
+            address,
+            now,
+          });
         }
       }
     });
@@ -536,13 +540,11 @@ export async function registerProviderWebhookRoutes(
               update.message?.from?.username ?? null,
               now,
             );
-            await reachabilityChanged(
-              tx,
-              workspaceId,
-              "telegram",
-              { profileId: id },
+            await reachabilityChanged(tx, workspaceId, {
+              channel: "telegram",
+              profileId: id,
               now,
-            );
+            });
             await changeConsent(
               tx,
               workspaceId,
@@ -573,13 +575,11 @@ export async function registerProviderWebhookRoutes(
               );
             await unlinkTelegramChat(tx, workspaceId, chat);
             if (profileId)
-              await reachabilityChanged(
-                tx,
-                workspaceId,
-                "telegram",
-                { profileId },
+              await reachabilityChanged(tx, workspaceId, {
+                channel: "telegram",
+                profileId,
                 now,
-              );
+              });
           });
           await reply(
             `You won't get messages from ${store} here any more. Use your link again to come back.`,

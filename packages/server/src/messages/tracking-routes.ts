@@ -27,7 +27,7 @@ import {
 } from "./messages.sql.ts";
 import { getProfileRow } from "../profiles/profiles.sql.ts";
 import { appendEvents } from "../events/ingest-writer.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import {
   changeConsent,
   recordMessageNews,
@@ -399,13 +399,11 @@ export async function registerTrackingRoutes(
             at: now.toISOString(),
             source: "Subscribed",
           });
-          await reachabilityChanged(
-            tx,
-            workspaceId,
-            "push",
-            { profileId },
+          await reachabilityChanged(tx, workspaceId, {
+            channel: "push",
+            profileId,
             now,
-          );
+          });
         });
         return reply.status(201).send({ success: true });
       },
@@ -438,13 +436,11 @@ export async function registerTrackingRoutes(
             request.body.endpoint,
           );
           if (profileId)
-            await reachabilityChanged(
-              tx,
-              workspaceId,
-              "push",
-              { profileId },
-              clock.now(),
-            );
+            await reachabilityChanged(tx, workspaceId, {
+              channel: "push",
+              profileId,
+              now: clock.now(),
+            });
         });
         return reply.status(204).send();
       },
@@ -549,25 +545,19 @@ async function savePreferences(
       const wanted = body[`list_${list.id}`] === "on";
       const current = statuses.get(list.id);
       if (wanted && current !== "subscribed")
-        await setListStatus(
-          tx,
-          ws,
-          list.id,
-          [row.profile_id],
-          "subscribed",
-          "preference centre",
-          now,
-        );
+        await setListStatus(tx, ws, list.id, {
+          profileIds: [row.profile_id],
+          status: "subscribed",
+          source: "preference centre",
+          at: now,
+        });
       if (!wanted && current === "subscribed")
-        await setListStatus(
-          tx,
-          ws,
-          list.id,
-          [row.profile_id],
-          "unsubscribed",
-          "preference centre",
-          now,
-        );
+        await setListStatus(tx, ws, list.id, {
+          profileIds: [row.profile_id],
+          status: "unsubscribed",
+          source: "preference centre",
+          at: now,
+        });
     }
     const days = Number(body.pause ?? "0");
     if (days > 0)
