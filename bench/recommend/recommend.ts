@@ -112,14 +112,12 @@ for (let i = 0; i < train.length; i += 200) {
         source: "import",
         silent: true,
       };
-      const newOrder = await insertOrder(
-        tx,
-        ws,
+      const newOrder = await insertOrder(tx, ws, {
         profileId,
-        orderFromEvent(event),
-        order.orderId,
-        order.placedAt,
-      );
+        order: orderFromEvent(event),
+        messageId: order.orderId,
+        at: order.placedAt,
+      });
       const profile = emptyProfile(ws, profileId, start);
       processed.push({ event, previous: profile, profile, newOrder });
     }

@@ -29,10 +29,8 @@ import { countBacklog } from "../../packages/server/src/events/events.sql.ts";
 import { migrate } from "../../packages/server/src/db/migrate.ts";
 import { openPostgres } from "../../packages/server/src/db/postgres.ts";
 import { insertScore } from "../../packages/server/src/scores/scores.sql.ts";
-import {
-  countMembers,
-  insertSegment,
-} from "../../packages/server/src/segments/segments.sql.ts";
+import { insertSegment } from "../../packages/server/src/segments/segments.sql.ts";
+import { countMembers } from "../../packages/server/src/segments/segment-members.sql.ts";
 import { silentLogger } from "../../packages/server/src/logger.ts";
 import { EventProcessor } from "../../packages/server/src/workers/event-processor.ts";
 import { appendEvents } from "../../packages/server/src/events/event-log.ts";

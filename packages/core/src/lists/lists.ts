@@ -1,3 +1,4 @@
+import Type from "typebox";
 import { DomainError, type ErrorDetail } from "../domain-error.ts";
 import { prefixedId } from "../ids.ts";
 
@@ -10,6 +11,7 @@ import { prefixedId } from "../ids.ts";
 
 /** A member's standing on a list. */
 export const listStatuses = ["subscribed", "unsubscribed", "pending"] as const;
+export const ListStatus = Type.Enum([...listStatuses]);
 export type ListStatus = (typeof listStatuses)[number];
 
 /** A list as the admin API shows it. */
@@ -27,51 +29,81 @@ export interface List {
 /** A new list's id. */
 export const newListId = (): string => prefixedId("list");
 
-/** What creating or changing a list may set. */
-export interface ListInput {
-  name?: string;
-  description?: string;
-  public?: boolean;
-  doubleOptIn?: boolean;
-}
+/** The body that creates a list. */
+export const NewList = Type.Object({
+  name: Type.String({ maxLength: 200, description: "1 to 200 characters" }),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  public: Type.Optional(
+    Type.Boolean({
+      description:
+        "shown in the preference centre, where shoppers may join or leave it (default true)",
+    }),
+  ),
+  doubleOptIn: Type.Optional(
+    Type.Boolean({
+      description:
+        "new members start pending until they confirm by email (default false)",
+    }),
+  ),
+});
+export type NewList = Type.Static<typeof NewList>;
 
-/** Checks a create (`partial` false) or update body; throws `invalid` with each problem's path. */
+/** The body that changes a list: any of the fields it was created with. */
+export const ListChange = Type.Partial(NewList);
+export type ListChange = Type.Static<typeof ListChange>;
+
+/** A person to put on a list: a profile id, or identifiers (unknown people get a profile). */
+export const NewListMember = Type.Object(
+  {
+    profileId: Type.Optional(Type.String({ format: "uuid" })),
+    email: Type.Optional(Type.String()),
+    phone: Type.Optional(Type.String()),
+    userId: Type.Optional(Type.String()),
+    status: Type.Optional(ListStatus),
+    traits: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type NewListMember = Type.Static<typeof NewListMember>;
+
+/** The body that adds people to a list, with the status they get unless they state one. */
+export const NewListMembers = Type.Object(
+  {
+    members: Type.Array(NewListMember, { minItems: 1, maxItems: 1000 }),
+    status: Type.Optional(ListStatus),
+  },
+  { additionalProperties: false },
+);
+export type NewListMembers = Type.Static<typeof NewListMembers>;
+
+const listFields = ["name", "description", "public", "doubleOptIn"];
+
+/**
+ * Checks a create (`partial` false) or change body beyond its schema: a name that is not
+ * only spaces (trimmed), and no field a list does not have. Throws `invalid` with each
+ * problem's path.
+ */
 export function parseListInput(
-  body: Record<string, unknown>,
+  body: ListChange,
   partial: boolean,
   base = "/body",
-): ListInput {
+): ListChange {
   const errors: ErrorDetail[] = [];
-  const input: ListInput = {};
+  const input: ListChange = {};
   if (body.name !== undefined || !partial) {
-    if (
-      typeof body.name !== "string" ||
-      body.name.trim() === "" ||
-      body.name.length > 200
-    )
+    const name = body.name?.trim() ?? "";
+    if (name === "")
       errors.push({
         path: `${base}/name`,
         message: "must be a non-empty string of at most 200 characters",
       });
-    else input.name = body.name.trim();
+    else input.name = name;
   }
-  if (body.description !== undefined) {
-    if (typeof body.description !== "string" || body.description.length > 2000)
-      errors.push({
-        path: `${base}/description`,
-        message: "must be a string of at most 2000 characters",
-      });
-    else input.description = body.description;
-  }
-  for (const key of ["public", "doubleOptIn"] as const) {
-    const value = body[key];
-    if (value === undefined) continue;
-    if (typeof value !== "boolean")
-      errors.push({ path: `${base}/${key}`, message: "must be true or false" });
-    else input[key] = value;
-  }
+  if (body.description !== undefined) input.description = body.description;
+  if (body.public !== undefined) input.public = body.public;
+  if (body.doubleOptIn !== undefined) input.doubleOptIn = body.doubleOptIn;
   for (const key of Object.keys(body))
-    if (!["name", "description", "public", "doubleOptIn"].includes(key))
+    if (!listFields.includes(key))
       errors.push({
         path: `${base}/${key}`,
         message:

@@ -230,13 +230,23 @@ export async function profileEvents(
   };
 }
 
+/** A privacy export: the profile, its orders, merges and events, and each feature's data by name. */
+export interface ProfileExport {
+  exportedAt: string;
+  profile: ProfileView;
+  orders: Record<string, unknown>[];
+  merges: Record<string, unknown>[];
+  events: StoredEvent[];
+  [feature: string]: unknown;
+}
+
 /** Everything Herald holds about the person, for a data subject's access request. */
 export async function exportProfile(
   store: ProfileStore,
   workspaceId: string,
   id: string,
   now: Date,
-): Promise<Record<string, unknown>> {
+): Promise<ProfileExport> {
   const view = await viewProfile(store, workspaceId, id, now);
   const [events, orders, merges, features] = await Promise.all([
     store.allEvents(workspaceId, view.id),

@@ -1,6 +1,11 @@
+import Type from "typebox";
 import { DomainError, type ErrorDetail } from "../domain-error.ts";
 import { prefixedId } from "../ids.ts";
-import { filterErrors, type PropertyFilter } from "../segments/condition.ts";
+import {
+  filterErrors,
+  PropertyFilters,
+  type PropertyFilter,
+} from "../segments/condition.ts";
 
 /**
  * Lead scores: named totals of points (engagement, purchase intent) that scoring rules
@@ -69,7 +74,7 @@ function fail(errors: ErrorDetail[], what: string): void {
 }
 
 function unknownKeys(
-  body: Record<string, unknown>,
+  body: object,
   base: string,
   allowed: string[],
 ): ErrorDetail[] {
@@ -81,9 +86,43 @@ function unknownKeys(
     }));
 }
 
-/** Checks a score body (`partial` for updates, where the name is not given). */
+const Thresholds = Type.Array(
+  Type.Integer({
+    minimum: -Number.MAX_SAFE_INTEGER,
+    maximum: Number.MAX_SAFE_INTEGER,
+  }),
+  {
+    maxItems: 20,
+    description:
+      "totals that record `Score Threshold Reached` when reached from below",
+  },
+);
+
+/** The body that creates a score. */
+export const NewScore = Type.Object({
+  name: Type.String({
+    maxLength: 64,
+    description:
+      "1 to 64 letters, digits, spaces, _ or - (starting with a letter, digit or _)",
+  }),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  thresholds: Type.Optional(Thresholds),
+});
+export type NewScore = Type.Static<typeof NewScore>;
+
+/** The body that changes a score: its description or thresholds (not its name). */
+export const ScoreUpdate = Type.Object({
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  thresholds: Type.Optional(Thresholds),
+});
+export type ScoreUpdate = Type.Static<typeof ScoreUpdate>;
+
+/**
+ * Checks a score body beyond its schema (`partial` for updates, where the name is not
+ * given): a valid name, no unknown fields; thresholds come back distinct and ascending.
+ */
 export function parseScore(
-  body: Record<string, unknown>,
+  body: Partial<NewScore>,
   partial: boolean,
   base = "/body",
 ): Partial<Pick<Score, "name" | "description" | "thresholds">> {
@@ -92,29 +131,11 @@ export function parseScore(
   if (!partial) {
     const problem = scoreNameProblem(body.name);
     if (problem) errors.push({ path: `${base}/name`, message: problem });
-    else out.name = body.name as string;
+    else out.name = body.name;
   }
-  if (body.description !== undefined) {
-    if (typeof body.description !== "string" || body.description.length > 2000)
-      errors.push({
-        path: `${base}/description`,
-        message: "must be a string of at most 2000 characters",
-      });
-    else out.description = body.description;
-  }
-  if (body.thresholds !== undefined) {
-    const t = body.thresholds;
-    if (
-      !Array.isArray(t) ||
-      t.length > 20 ||
-      t.some((v) => typeof v !== "number" || !Number.isInteger(v))
-    )
-      errors.push({
-        path: `${base}/thresholds`,
-        message: "must be a list of at most 20 integers",
-      });
-    else out.thresholds = [...new Set(t as number[])].sort((a, b) => a - b);
-  }
+  if (body.description !== undefined) out.description = body.description;
+  if (body.thresholds !== undefined)
+    out.thresholds = [...new Set(body.thresholds)].sort((a, b) => a - b);
   errors.push(
     ...unknownKeys(body, base, [
       ...(partial ? [] : ["name"]),
@@ -126,44 +147,41 @@ export function parseScore(
   return out;
 }
 
-/** Checks a scoring rule body. */
+/** The body that creates a scoring rule. */
+export const NewScoreRule = Type.Object({
+  event: Type.String({
+    maxLength: 200,
+    description: "the name of the events that award the points",
+  }),
+  where: Type.Optional(PropertyFilters),
+  points: Type.Integer({
+    minimum: -100_000,
+    maximum: 100_000,
+    description: "non-zero; negative points subtract",
+  }),
+  expiresAfterDays: Type.Optional(
+    Type.Union([Type.Integer({ minimum: 1, maximum: 3650 }), Type.Null()]),
+  ),
+});
+export type NewScoreRule = Type.Static<typeof NewScoreRule>;
+
+/** Checks a scoring rule body beyond its schema: an event name, valid filters, non-zero points. */
 export function parseScoreRule(
-  body: Record<string, unknown>,
+  body: NewScoreRule,
   base = "/body",
 ): Pick<ScoreRule, "event" | "where" | "points" | "expiresAfterDays"> {
   const errors: ErrorDetail[] = [];
-  if (
-    typeof body.event !== "string" ||
-    body.event.trim() === "" ||
-    body.event.length > 200
-  )
+  const event = body.event.trim();
+  if (event === "")
     errors.push({
       path: `${base}/event`,
       message: "must be an event name of 1 to 200 characters",
     });
   errors.push(...filterErrors(body.where, base));
-  if (
-    typeof body.points !== "number" ||
-    !Number.isInteger(body.points) ||
-    body.points === 0 ||
-    Math.abs(body.points) > 100_000
-  )
+  if (body.points === 0)
     errors.push({
       path: `${base}/points`,
       message: "must be a non-zero integer from -100000 to 100000",
-    });
-  const expires = body.expiresAfterDays;
-  if (
-    expires !== undefined &&
-    expires !== null &&
-    (typeof expires !== "number" ||
-      !Number.isInteger(expires) ||
-      expires < 1 ||
-      expires > 3650)
-  )
-    errors.push({
-      path: `${base}/expiresAfterDays`,
-      message: "must be an integer from 1 to 3650, or null",
     });
   errors.push(
     ...unknownKeys(body, base, [
@@ -175,10 +193,11 @@ export function parseScoreRule(
   );
   fail(errors, "scoring rule");
   return {
-    event: (body.event as string).trim(),
+    event,
+    // filterErrors found each filter valid.
     where: (body.where as PropertyFilter[] | undefined) ?? [],
-    points: body.points as number,
-    expiresAfterDays: (expires as number | null | undefined) ?? null,
+    points: body.points,
+    expiresAfterDays: body.expiresAfterDays ?? null,
   };
 }
 

@@ -680,6 +680,16 @@ class Checker {
   }
 }
 
+/**
+ * The schema of a rule's `where` as a body declares it: a list of property filters, each
+ * checked by `filterErrors` (which names the exact path of a problem).
+ */
+export const PropertyFilters = Type.Array(Type.Unknown(), {
+  maxItems: 20,
+  description:
+    "property filters the event must match, each {property, op, value | values | days}",
+});
+
 /** The problems of property filters found at `${base}/where` (rules that match events). */
 export function filterErrors(where: unknown, base: string): ErrorDetail[] {
   const checker = new Checker();

@@ -1,3 +1,4 @@
+import Type from "typebox";
 import { DomainError, type ErrorDetail } from "../domain-error.ts";
 import { prefixedId } from "../ids.ts";
 import type { RfmThresholds } from "../profiles/rfm.ts";
@@ -45,7 +46,29 @@ export interface Segment {
 /** A new segment's id. */
 export const newSegmentId = (): string => prefixedId("seg");
 
-/** What a create or update may set. */
+/**
+ * A definition as a body carries it: any JSON, checked by `conditionErrors` against
+ * `SegmentCondition` (so that every problem is named with its exact path).
+ */
+export const SegmentDefinition = Type.Unknown({
+  description:
+    "A segment condition tree: {type: and|or|not|trait|attribute|event|event_time|event_without|purchased|coupon|rfm|message|consent|reachable|segment|list|tag|score, ...}. See SegmentCondition in core/segments/condition.ts.",
+});
+
+/** The body that creates a segment. */
+export const NewSegment = Type.Object({
+  // Its length is checked by parseSegmentInput, under the field limit of input-limits.ts.
+  name: Type.String({ description: "1 to 200 characters" }),
+  description: Type.Optional(Type.String({ maxLength: 2000 })),
+  definition: SegmentDefinition,
+});
+export type NewSegment = Type.Static<typeof NewSegment>;
+
+/** The body that changes a segment: any of its fields. */
+export const SegmentChange = Type.Partial(NewSegment);
+export type SegmentChange = Type.Static<typeof SegmentChange>;
+
+/** What a create or update sets, once checked. */
 export interface SegmentInput {
   name?: string;
   description?: string;
@@ -53,37 +76,31 @@ export interface SegmentInput {
 }
 
 /**
- * Checks a create (`partial` false) or update body: a name of 1–200 characters, a
- * description up to 2,000, a valid definition. Throws `invalid` with every problem's path.
+ * Checks a create (`partial` false) or update body beyond its schema: a name of 1–200
+ * characters that is not only spaces (trimmed), a valid definition. Throws `invalid` with
+ * every problem's path.
  */
 export function parseSegmentInput(
-  body: Record<string, unknown>,
+  body: SegmentChange,
   partial: boolean,
   base = "/body",
 ): SegmentInput {
   const errors: ErrorDetail[] = [];
   const input: SegmentInput = {};
-  const name = body.name;
-  if (name !== undefined || !partial) {
-    if (typeof name !== "string" || name.trim() === "" || name.length > 200)
+  if (body.name !== undefined || !partial) {
+    const name = body.name?.trim() ?? "";
+    if (name === "" || (body.name?.length ?? 0) > 200)
       errors.push({
         path: `${base}/name`,
         message: "must be a non-empty string of at most 200 characters",
       });
-    else input.name = name.trim();
+    else input.name = name;
   }
-  const description = body.description;
-  if (description !== undefined) {
-    if (typeof description !== "string" || description.length > 2000)
-      errors.push({
-        path: `${base}/description`,
-        message: "must be a string of at most 2000 characters",
-      });
-    else input.description = description;
-  }
+  if (body.description !== undefined) input.description = body.description;
   if (body.definition !== undefined || !partial) {
     const problems = conditionErrors(body.definition, `${base}/definition`);
     if (problems.length > 0) errors.push(...problems);
+    // conditionErrors found it a valid SegmentCondition.
     else input.definition = body.definition as SegmentCondition;
   }
   const first = errors[0];

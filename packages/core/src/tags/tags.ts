@@ -1,6 +1,11 @@
+import Type from "typebox";
 import { DomainError, type ErrorDetail } from "../domain-error.ts";
 import { prefixedId } from "../ids.ts";
-import { filterErrors, type PropertyFilter } from "../segments/condition.ts";
+import {
+  filterErrors,
+  PropertyFilters,
+  type PropertyFilter,
+} from "../segments/condition.ts";
 
 /**
  * Tags: free-form labels on profiles ("vip", "wholesale", "newsletter-2026"), added and
@@ -44,23 +49,35 @@ export function normalizeTag(value: unknown, path = "/body/tag"): string {
   return (value as string).trim();
 }
 
-/** Checks a tag rule body; throws `invalid` with every problem's path. */
+/** The body that creates a tag rule. */
+export const NewTagRule = Type.Object({
+  event: Type.String({
+    maxLength: 200,
+    description: "the name of the events the rule reacts to",
+  }),
+  where: Type.Optional(PropertyFilters),
+  action: Type.Union([Type.Literal("add"), Type.Literal("remove")]),
+  tag: Type.String({
+    description: "1 to 100 characters (trimmed), no control characters",
+  }),
+});
+export type NewTagRule = Type.Static<typeof NewTagRule>;
+
+/**
+ * Checks a tag rule body beyond its schema: an event name and a tag that are not only
+ * spaces, valid filters, no unknown field; throws `invalid` with every problem's path.
+ */
 export function parseTagRule(
-  body: Record<string, unknown>,
+  body: NewTagRule,
   base = "/body",
 ): Pick<TagRule, "event" | "where" | "action" | "tag"> {
   const errors: ErrorDetail[] = [];
-  if (
-    typeof body.event !== "string" ||
-    body.event.trim() === "" ||
-    body.event.length > 200
-  )
+  const event = body.event.trim();
+  if (event === "")
     errors.push({
       path: `${base}/event`,
       message: "must be an event name of 1 to 200 characters",
     });
-  if (body.action !== "add" && body.action !== "remove")
-    errors.push({ path: `${base}/action`, message: "must be add or remove" });
   const problem = tagProblem(body.tag);
   if (problem) errors.push({ path: `${base}/tag`, message: problem });
   errors.push(...filterErrors(body.where, base));
@@ -78,9 +95,10 @@ export function parseTagRule(
       errors,
     );
   return {
-    event: (body.event as string).trim(),
+    event,
+    // filterErrors found each filter valid.
     where: (body.where as PropertyFilter[] | undefined) ?? [],
-    action: body.action as "add" | "remove",
-    tag: (body.tag as string).trim(),
+    action: body.action,
+    tag: body.tag.trim(),
   };
 }

@@ -32,12 +32,13 @@ import {
   crossSellProducts,
   upsellProducts,
 } from "../recommendations/recommendations.sql.ts";
-import { isInSegment } from "../segments/segments.sql.ts";
+import { isInSegment } from "../segments/segment-members.sql.ts";
 import type { Logger } from "../logger.ts";
 import { appendProfileEvents } from "../events/event-log.ts";
 import { enqueueMessages } from "../messages/message-ledger.ts";
 import type { EnqueueRequest } from "@herald/core/messages/ledger";
-import { addScore, addTag, removeTag } from "../segments/segment-actions.ts";
+import { addScore } from "../scores/score-service.ts";
+import { addTag, removeTag } from "../tags/tag-service.ts";
 import type { SettingsCache } from "../workspaces/settings-cache.ts";
 
 /**
@@ -546,8 +547,18 @@ export class FlowEngine {
         return undefined;
       case "tag":
         if (effect.action === "add")
-          await addTag(tx, workspaceId, run.profileId, effect.tag, now, "flow");
-        else await removeTag(tx, workspaceId, run.profileId, effect.tag, now);
+          await addTag(tx, workspaceId, {
+            profileId: run.profileId,
+            tag: effect.tag,
+            now,
+            source: "flow",
+          });
+        else
+          await removeTag(tx, workspaceId, {
+            profileId: run.profileId,
+            tag: effect.tag,
+            now,
+          });
         return undefined;
       case "score":
         // Points add up, so a repeated step must not add them again.
@@ -559,27 +570,22 @@ export class FlowEngine {
             now,
           )
         ) {
-          await addScore(
-            tx,
-            workspaceId,
-            run.profileId,
-            effect.name,
-            Math.round(effect.points),
+          await addScore(tx, workspaceId, {
+            profileId: run.profileId,
+            score: effect.name,
+            points: Math.round(effect.points),
             now,
-            { source: "flow" },
-          );
+            source: "flow",
+          });
         }
         return undefined;
       case "list":
-        await setListStatus(
-          tx,
-          workspaceId,
-          effect.listId,
-          [run.profileId],
-          effect.action === "subscribe" ? "subscribed" : "unsubscribed",
-          "flow",
-          now,
-        );
+        await setListStatus(tx, workspaceId, effect.listId, {
+          profileIds: [run.profileId],
+          status: effect.action === "subscribe" ? "subscribed" : "unsubscribed",
+          source: "flow",
+          at: now,
+        });
         return undefined;
       default:
         return undefined;

@@ -3,7 +3,12 @@ import { parse } from "csv-parse";
 import type { Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
 import { uuidv7 } from "@herald/core/ids";
-import { byPriority, identifierKey } from "@herald/core/identity/identifiers";
+import {
+  byPriority,
+  identifierKey,
+  normalizeIdentifier,
+  type Identifier,
+} from "@herald/core/identity/identifiers";
 import {
   readImportRow,
   type ImportRow,
@@ -13,13 +18,15 @@ import {
   defaultMemberStatus,
   type List,
   type ListStatus,
+  type NewListMembers,
 } from "@herald/core/lists/lists";
 import type { Database, Tx } from "../db/database.ts";
 import { findOwners } from "../profiles/identities.sql.ts";
 import { getList } from "./lists.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
+import type { SettingsCache } from "../workspaces/settings-cache.ts";
 import { appendEvents } from "../events/event-log.ts";
-import { changeListStatus } from "../segments/segment-actions.ts";
+import { changeListStatus, requireList } from "./list-service.ts";
 
 /**
  * Filling lists with people named by email, phone or user id (the API's "add members" and
@@ -49,12 +56,16 @@ export interface ImportSummary {
 export async function addPeopleToList(
   tx: Tx,
   workspaceId: string,
-  list: List,
-  people: ListPerson[],
-  options: { status?: ListStatus; source: string; now: Date },
+  options: {
+    list: List;
+    people: ListPerson[];
+    status?: ListStatus;
+    source: string;
+    now: Date;
+  },
 ): Promise<string[]> {
+  const { list, people, now } = options;
   if (people.length === 0) return [];
-  const { now } = options;
   await appendEvents(
     tx,
     workspaceId,
@@ -114,16 +125,110 @@ export async function addPeopleToList(
     ]);
   });
   for (const [status, ids] of byStatus)
-    await changeListStatus(
-      tx,
-      workspaceId,
-      list.id,
-      ids,
+    await changeListStatus(tx, workspaceId, list.id, {
+      profileIds: ids,
       status,
       now,
-      options.source,
-    );
+      source: options.source,
+    });
   return profileIds;
+}
+
+/**
+ * Adds people to a list from the API, in one transaction: members named by profile id get
+ * their status (the body's, else the list's default) as they are; members named by email,
+ * phone or user id are found or created first. Resolves to each member's profile id, in
+ * the body's order.
+ */
+export async function addListMembers(
+  deps: { db: Database; clock: Clock; settings: SettingsCache },
+  workspaceId: string,
+  listId: string,
+  body: NewListMembers,
+): Promise<{ added: number; profileIds: string[] }> {
+  const { db, clock } = deps;
+  const list = await requireList(db, workspaceId, listId);
+  const settings = await deps.settings.get(workspaceId);
+  const byProfile: {
+    index: number;
+    profileId: string;
+    status: ListStatus | undefined;
+  }[] = [];
+  const people: (ListPerson & { index: number })[] = [];
+  body.members.forEach((member, index) => {
+    const path = `/body/members/${index}`;
+    if (member.profileId) {
+      byProfile.push({
+        index,
+        profileId: member.profileId,
+        status: member.status,
+      });
+      return;
+    }
+    const identifiers: Identifier[] = [];
+    for (const [key, type] of [
+      ["email", "email"],
+      ["phone", "phone"],
+      ["userId", "user_id"],
+    ] as const) {
+      const raw = member[key];
+      if (raw === undefined) continue;
+      const value = normalizeIdentifier(type, raw, settings.defaultPhoneRegion);
+      if (value === undefined)
+        throw new DomainError(
+          "invalid",
+          `${path}/${key}: "${raw}" is not a usable ${type}`,
+          [{ path: `${path}/${key}`, message: `is not a usable ${type}` }],
+        );
+      identifiers.push({ type, value });
+    }
+    if (identifiers.length === 0)
+      throw new DomainError(
+        "invalid",
+        `${path}: give a profileId, email, phone or userId`,
+        [
+          {
+            path,
+            message: "names nobody: give a profileId, email, phone or userId",
+          },
+        ],
+      );
+    people.push({
+      index,
+      identifiers,
+      traits: member.traits ?? {},
+      status: member.status,
+      line: index,
+    });
+  });
+  const profileIds: string[] = new Array<string>(body.members.length).fill("");
+  await db.tx(async (tx) => {
+    const now = clock.now();
+    const byStatus = new Map<ListStatus | undefined, string[]>();
+    for (const member of byProfile) {
+      byStatus.set(member.status, [
+        ...(byStatus.get(member.status) ?? []),
+        member.profileId,
+      ]);
+      profileIds[member.index] = member.profileId;
+    }
+    for (const [status, ids] of byStatus)
+      await changeListStatus(tx, workspaceId, list.id, {
+        profileIds: ids,
+        status: status ?? body.status ?? defaultMemberStatus(list),
+        now,
+        source: "api",
+      });
+    const ids = await addPeopleToList(tx, workspaceId, {
+      list,
+      people,
+      ...(body.status ? { status: body.status } : {}),
+      source: "api",
+      now,
+    });
+    people.forEach((person, i) => (profileIds[person.index] = ids[i] ?? ""));
+  });
+  return { added: profileIds.length, profileIds };
 }
 
 /** Counts the lines of a file (for a progress bar's total). */
@@ -150,10 +255,12 @@ export async function importListFile(
     listId: string;
     file: string;
     status?: ListStatus;
+    /** Rows per transaction. */
+    batchSize?: number;
   },
   progress: (update: { done: number; total?: number; label?: string }) => void,
-  batchSize = 1000,
 ): Promise<ImportSummary> {
+  const { batchSize = 1000 } = input;
   const list = await getList(db, input.workspaceId, input.listId);
   if (!list)
     throw new DomainError(
@@ -181,7 +288,9 @@ export async function importListFile(
     const people = batch;
     batch = [];
     await db.tx((tx) =>
-      addPeopleToList(tx, input.workspaceId, list, people, {
+      addPeopleToList(tx, input.workspaceId, {
+        list,
+        people,
         ...(input.status ? { status: input.status } : {}),
         source: "import",
         now: clock.now(),

@@ -1,38 +1,26 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
 import {
-  normalizeIdentifier,
-  type Identifier,
-} from "@herald/core/identity/identifiers";
-import {
-  listStatuses,
-  newListId,
-  parseListInput,
-  type List,
-  type ListStatus,
+  ListChange,
+  ListStatus,
+  NewList,
+  NewListMembers,
 } from "@herald/core/lists/lists";
-import { resolveProfile } from "@herald/core/profiles/profiles";
-import { referencedLists } from "@herald/core/segments/segments";
 import {
+  createList,
   deleteList,
-  getList,
   getListMember,
-  insertList,
+  getListWithCounts,
   listListMembers,
-  listLists,
-  listMemberCounts,
+  listListsWithCounts,
+  removeListMember,
+  setListMemberStatus,
   updateList,
-  type ListMemberRow,
-} from "./lists.sql.ts";
-import { listSegments } from "../segments/segments.sql.ts";
-import {
-  changeListStatus,
-  removeListMembers,
-} from "../segments/segment-actions.ts";
-import { addPeopleToList, type ListPerson } from "./list-members.ts";
+  type CountedList,
+  type ListMember,
+} from "./list-service.ts";
+import { addListMembers } from "./list-members.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 
-const Status = Type.Enum([...listStatuses]);
 const Counts = Type.Object({
   subscribed: Type.Integer(),
   unsubscribed: Type.Integer(),
@@ -47,11 +35,8 @@ const ListView = Type.Object({
   createdAt: Type.String({ format: "date-time" }),
   members: Counts,
 });
-const noMembers = { subscribed: 0, unsubscribed: 0, pending: 0 };
-const listView = (
-  list: List,
-  members: Record<ListStatus, number> = noMembers,
-) => ({
+/** A list as the API shows it. */
+const listView = ({ list, members }: CountedList) => ({
   id: list.id,
   name: list.name,
   description: list.description,
@@ -65,19 +50,20 @@ const MemberView = Type.Object({
   profileId: Type.String(),
   email: Type.Union([Type.String(), Type.Null()]),
   phone: Type.Union([Type.String(), Type.Null()]),
-  status: Status,
+  status: ListStatus,
   source: Type.String(),
   subscribedAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
   updatedAt: Type.String({ format: "date-time" }),
 });
-const memberView = (row: ListMemberRow) => ({
-  profileId: row.profile_id,
-  email: row.email,
-  phone: row.phone,
-  status: row.status,
-  source: row.source,
-  subscribedAt: row.subscribed_at?.toISOString() ?? null,
-  updatedAt: row.updated_at.toISOString(),
+/** A membership as the API shows it. */
+const memberView = (member: ListMember) => ({
+  profileId: member.profileId,
+  email: member.email,
+  phone: member.phone,
+  status: member.status,
+  source: member.source,
+  subscribedAt: member.subscribedAt?.toISOString() ?? null,
+  updatedAt: member.updatedAt.toISOString(),
 });
 
 const Params = Type.Object({
@@ -88,37 +74,10 @@ const MemberParams = Type.Object({
   profileId: Type.String({ format: "uuid" }),
 });
 
-const NewMember = Type.Object(
-  {
-    profileId: Type.Optional(Type.String({ format: "uuid" })),
-    email: Type.Optional(Type.String()),
-    phone: Type.Optional(Type.String()),
-    userId: Type.Optional(Type.String()),
-    status: Type.Optional(Status),
-    traits: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-  },
-  { additionalProperties: false },
-);
-
 /** Static lists: the lists, their members and each member's subscription status. */
 export function registerListRoutes(api: App, deps: HttpDeps): void {
   const tags = ["lists"];
-  const { db, clock } = deps;
-
-  const existing = async (workspaceId: string, id: string) => {
-    const list = await getList(db, workspaceId, id);
-    if (!list) throw new DomainError("not_found", `no list ${id}`);
-    return list;
-  };
-  const nameTaken = (error: unknown, name: string | undefined): never => {
-    if ((error as { code?: unknown }).code === "23505")
-      throw new DomainError(
-        "conflict",
-        `a list named "${name ?? ""}" exists already`,
-        [{ path: "/body/name", message: "is taken" }],
-      );
-    throw error;
-  };
+  const { db } = deps;
 
   api.get(
     "/lists",
@@ -129,16 +88,11 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
         response: { 200: Type.Object({ items: Type.Array(ListView) }) },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const [lists, counts] = await Promise.all([
-        listLists(db, workspaceId),
-        listMemberCounts(db, workspaceId),
-      ]);
-      return {
-        items: lists.map((list) => listView(list, counts.get(list.id))),
-      };
-    },
+    async (request) => ({
+      items: (await listListsWithCounts(db, request.auth.workspaceId)).map(
+        listView,
+      ),
+    }),
   );
 
   api.post(
@@ -147,26 +101,18 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
       schema: {
         tags,
         summary: "Create a list",
-        body: Type.Record(Type.String(), Type.Unknown()),
+        body: NewList,
         response: { 201: ListView },
       },
     },
-    async (request, reply) => {
-      const workspaceId = request.auth.workspaceId;
-      const input = parseListInput(request.body, false);
-      const list: List = {
-        id: newListId(),
-        name: input.name ?? "",
-        description: input.description ?? "",
-        public: input.public ?? true,
-        doubleOptIn: input.doubleOptIn ?? false,
-        createdAt: clock.now(),
-      };
-      await insertList(db, workspaceId, list).catch((error: unknown) =>
-        nameTaken(error, list.name),
-      );
-      return reply.status(201).send(listView(list));
-    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(
+          listView(
+            await createList(deps, request.auth.workspaceId, request.body),
+          ),
+        ),
   );
 
   api.get(
@@ -179,14 +125,14 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
         response: { 200: ListView },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      return listView(
-        list,
-        (await listMemberCounts(db, workspaceId)).get(list.id),
-      );
-    },
+    async (request) =>
+      listView(
+        await getListWithCounts(
+          db,
+          request.auth.workspaceId,
+          request.params.id,
+        ),
+      ),
   );
 
   api.patch(
@@ -197,22 +143,19 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Change a list's name, description, visibility or double opt-in",
         params: Params,
-        body: Type.Record(Type.String(), Type.Unknown()),
+        body: ListChange,
         response: { 200: ListView },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      const input = parseListInput(request.body, true);
-      await updateList(db, workspaceId, list.id, input).catch(
-        (error: unknown) => nameTaken(error, input.name),
-      );
-      return listView(
-        await existing(workspaceId, list.id),
-        (await listMemberCounts(db, workspaceId)).get(list.id),
-      );
-    },
+    async (request) =>
+      listView(
+        await updateList(
+          db,
+          request.auth.workspaceId,
+          request.params.id,
+          request.body,
+        ),
+      ),
   );
 
   api.delete(
@@ -227,18 +170,8 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      const users = (await listSegments(db, workspaceId)).filter((s) =>
-        referencedLists(s.definition).includes(list.id),
-      );
-      if (users.length > 0)
-        throw new DomainError(
-          "conflict",
-          `list ${list.id} is used by segment ${users.map((s) => `"${s.name}"`).join(", ")}; change those first`,
-        );
-      await deleteList(db, workspaceId, list.id);
-      return { deleted: list.id };
+      await deleteList(db, request.auth.workspaceId, request.params.id);
+      return { deleted: request.params.id };
     },
   );
 
@@ -251,7 +184,7 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
           "A page of a list's members, by profile id, optionally of one status",
         params: Params,
         querystring: Type.Object({
-          status: Type.Optional(Status),
+          status: Type.Optional(ListStatus),
           limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
           after: Type.Optional(
             Type.String({
@@ -269,19 +202,13 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      const { limit, after, status } = request.query;
-      const rows = await listListMembers(db, workspaceId, list.id, {
-        limit: limit + 1,
-        ...(after ? { after } : {}),
-        ...(status ? { status } : {}),
-      });
-      const items = rows.slice(0, limit).map(memberView);
-      return {
-        items,
-        next: rows.length > limit ? (items.at(-1)?.profileId ?? null) : null,
-      };
+      const page = await listListMembers(
+        db,
+        request.auth.workspaceId,
+        request.params.id,
+        request.query,
+      );
+      return { items: page.items.map(memberView), next: page.next };
     },
   );
 
@@ -293,13 +220,7 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Add people to a list by profileId, email, phone or userId (unknown people get a new profile); status defaults to the list's (pending with double opt-in)",
         params: Params,
-        body: Type.Object(
-          {
-            members: Type.Array(NewMember, { minItems: 1, maxItems: 1000 }),
-            status: Type.Optional(Status),
-          },
-          { additionalProperties: false },
-        ),
+        body: NewListMembers,
         response: {
           200: Type.Object({
             added: Type.Integer(),
@@ -308,103 +229,13 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
         },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      const settings = await deps.settings.get(workspaceId);
-      const byProfile: {
-        index: number;
-        profileId: string;
-        status: ListStatus | undefined;
-      }[] = [];
-      const people: (ListPerson & { index: number })[] = [];
-      request.body.members.forEach((member, index) => {
-        const path = `/body/members/${index}`;
-        if (member.profileId) {
-          byProfile.push({
-            index,
-            profileId: member.profileId,
-            status: member.status,
-          });
-          return;
-        }
-        const identifiers: Identifier[] = [];
-        for (const [key, type] of [
-          ["email", "email"],
-          ["phone", "phone"],
-          ["userId", "user_id"],
-        ] as const) {
-          const raw = member[key];
-          if (raw === undefined) continue;
-          const value = normalizeIdentifier(
-            type,
-            raw,
-            settings.defaultPhoneRegion,
-          );
-          if (value === undefined)
-            throw new DomainError(
-              "invalid",
-              `${path}/${key}: "${raw}" is not a usable ${type}`,
-              [{ path: `${path}/${key}`, message: `is not a usable ${type}` }],
-            );
-          identifiers.push({ type, value });
-        }
-        if (identifiers.length === 0)
-          throw new DomainError(
-            "invalid",
-            `${path}: give a profileId, email, phone or userId`,
-            [
-              {
-                path,
-                message:
-                  "names nobody: give a profileId, email, phone or userId",
-              },
-            ],
-          );
-        people.push({
-          index,
-          identifiers,
-          traits: member.traits ?? {},
-          status: member.status,
-          line: index,
-        });
-      });
-      const profileIds: string[] = new Array<string>(
-        request.body.members.length,
-      ).fill("");
-      await db.tx(async (tx) => {
-        const now = clock.now();
-        const byStatus = new Map<ListStatus | undefined, string[]>();
-        for (const member of byProfile) {
-          byStatus.set(member.status, [
-            ...(byStatus.get(member.status) ?? []),
-            member.profileId,
-          ]);
-          profileIds[member.index] = member.profileId;
-        }
-        for (const [status, ids] of byStatus)
-          await changeListStatus(
-            tx,
-            workspaceId,
-            list.id,
-            ids,
-            status ??
-              request.body.status ??
-              (list.doubleOptIn ? "pending" : "subscribed"),
-            now,
-            "api",
-          );
-        const ids = await addPeopleToList(tx, workspaceId, list, people, {
-          ...(request.body.status ? { status: request.body.status } : {}),
-          source: "api",
-          now,
-        });
-        people.forEach(
-          (person, i) => (profileIds[person.index] = ids[i] ?? ""),
-        );
-      });
-      return { added: profileIds.length, profileIds };
-    },
+    async (request) =>
+      addListMembers(
+        deps,
+        request.auth.workspaceId,
+        request.params.id,
+        request.body,
+      ),
   );
 
   api.get(
@@ -417,22 +248,13 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
         response: { 200: MemberView },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      const row = await getListMember(
-        db,
-        workspaceId,
-        list.id,
-        request.params.profileId,
-      );
-      if (!row)
-        throw new DomainError(
-          "not_found",
-          `profile ${request.params.profileId} is not on list ${list.id}`,
-        );
-      return memberView(row);
-    },
+    async (request) =>
+      memberView(
+        await getListMember(db, request.auth.workspaceId, {
+          listId: request.params.id,
+          profileId: request.params.profileId,
+        }),
+      ),
   );
 
   api.put(
@@ -442,37 +264,21 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary: "Set a profile's status on a list (adding it if absent)",
         params: MemberParams,
-        body: Type.Object({ status: Status }, { additionalProperties: false }),
+        body: Type.Object(
+          { status: ListStatus },
+          { additionalProperties: false },
+        ),
         response: { 200: MemberView },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      const profile = await resolveProfile(
-        deps.profiles,
-        workspaceId,
-        request.params.profileId,
-      );
-      await db.tx((tx) =>
-        changeListStatus(
-          tx,
-          workspaceId,
-          list.id,
-          [profile.id],
-          request.body.status,
-          clock.now(),
-          "api",
-        ),
-      );
-      const row = await getListMember(db, workspaceId, list.id, profile.id);
-      if (!row)
-        throw new DomainError(
-          "not_found",
-          `profile ${profile.id} is not on list ${list.id}`,
-        );
-      return memberView(row);
-    },
+    async (request) =>
+      memberView(
+        await setListMemberStatus(deps, request.auth.workspaceId, {
+          listId: request.params.id,
+          profileId: request.params.profileId,
+          status: request.body.status,
+        }),
+      ),
   );
 
   api.delete(
@@ -487,22 +293,10 @@ export function registerListRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const list = await existing(workspaceId, request.params.id);
-      const removed = await db.tx((tx) =>
-        removeListMembers(
-          tx,
-          workspaceId,
-          list.id,
-          [request.params.profileId],
-          clock.now(),
-        ),
-      );
-      if (removed === 0)
-        throw new DomainError(
-          "not_found",
-          `profile ${request.params.profileId} is not on list ${list.id}`,
-        );
+      await removeListMember(deps, request.auth.workspaceId, {
+        listId: request.params.id,
+        profileId: request.params.profileId,
+      });
       return { removed: request.params.profileId };
     },
   );

@@ -84,11 +84,14 @@ export async function setListStatus(
   tx: Tx,
   workspaceId: string,
   listId: string,
-  profileIds: string[],
-  status: ListStatus,
-  source: string,
-  at: Date,
+  change: {
+    profileIds: string[];
+    status: ListStatus;
+    source: string;
+    at: Date;
+  },
 ): Promise<void> {
+  const { profileIds, status, source, at } = change;
   if (profileIds.length === 0) return;
   await tx.query(
     `insert into list_members (workspace_id, list_id, profile_id, status, source, subscribed_at, updated_at)

@@ -152,7 +152,7 @@ describeOnDatabases("lists API and CSV import", (db) => {
       404,
     );
 
-    await settleWorkspace(herald, db(), ws.id);
+    await settleWorkspace(herald, ws.id);
     const profile = await api(
       herald,
       ws.secretKey,
@@ -257,7 +257,7 @@ describeOnDatabases("lists API and CSV import", (db) => {
       1,
       "the segment on the list follows the import at once",
     );
-    await settleWorkspace(herald, db(), ws.id);
+    await settleWorkspace(herald, ws.id);
     const members = await segmentMembers(herald, ws.secretKey, segment.body.id);
     assert.deepEqual(
       members.map((m) => m.email),

@@ -14,7 +14,7 @@ import type { Channel } from "@herald/core/profiles/consent";
 import type { Tx } from "../db/database.ts";
 import { appendProfileEvents } from "../events/event-log.ts";
 import { getList, setListStatus } from "../lists/lists.sql.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import { changeConsent } from "./consent-service.ts";
 import { insertInteraction } from "./message-interactions.sql.ts";
 import {
@@ -232,13 +232,11 @@ export async function recordMessageNews(
       },
       at,
     );
-    await reachabilityChanged(
-      tx,
-      input.workspaceId,
-      row.channel,
-      { address },
-      at,
-    );
+    await reachabilityChanged(tx, input.workspaceId, {
+      channel: row.channel,
+      address,
+      now: at,
+    });
   }
   if (address && news === "complained") {
     await upsertSuppression(
@@ -253,13 +251,11 @@ export async function recordMessageNews(
       },
       at,
     );
-    await reachabilityChanged(
-      tx,
-      input.workspaceId,
-      row.channel,
-      { address },
-      at,
-    );
+    await reachabilityChanged(tx, input.workspaceId, {
+      channel: row.channel,
+      address,
+      now: at,
+    });
     await changeConsent(tx, input.workspaceId, {
       profileId: row.profile_id,
       channel: "email",
@@ -357,15 +353,12 @@ export async function unsubscribeRecipient(
   let props: JsonObject;
   if (row.list_id) {
     const list = await getList(tx, row.workspace_id, row.list_id);
-    await setListStatus(
-      tx,
-      row.workspace_id,
-      row.list_id,
-      [row.profile_id],
-      "unsubscribed",
-      how,
+    await setListStatus(tx, row.workspace_id, row.list_id, {
+      profileIds: [row.profile_id],
+      status: "unsubscribed",
+      source: how,
       at,
-    );
+    });
     result = { scope: "list", ...(list ? { listName: list.name } : {}) };
     props = { list_id: row.list_id, ...(list ? { list_name: list.name } : {}) };
   } else {

@@ -143,25 +143,19 @@ async function savePreferences(
       const wanted = form[`list_${list.id}`] === "on";
       const current = statuses.get(list.id);
       if (wanted && current !== "subscribed")
-        await setListStatus(
-          tx,
-          ws,
-          list.id,
-          [row.profile_id],
-          "subscribed",
-          "preference centre",
-          now,
-        );
+        await setListStatus(tx, ws, list.id, {
+          profileIds: [row.profile_id],
+          status: "subscribed",
+          source: "preference centre",
+          at: now,
+        });
       if (!wanted && current === "subscribed")
-        await setListStatus(
-          tx,
-          ws,
-          list.id,
-          [row.profile_id],
-          "unsubscribed",
-          "preference centre",
-          now,
-        );
+        await setListStatus(tx, ws, list.id, {
+          profileIds: [row.profile_id],
+          status: "unsubscribed",
+          source: "preference centre",
+          at: now,
+        });
     }
     const days = Number(form.pause ?? "0");
     if (days > 0)

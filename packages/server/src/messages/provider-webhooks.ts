@@ -20,7 +20,7 @@ import {
   twilioNews,
   verifyTwilioRequest,
 } from "../providers/twilio-webhook.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import { changeConsent } from "./consent-service.ts";
 import { recordMessageNews, unsubscribeRecipient } from "./message-ledger.ts";
 import { workspaceOfHook } from "./message-secrets.ts";
@@ -306,7 +306,11 @@ async function applyEmailNews(
           },
           now,
         );
-        await reachabilityChanged(tx, workspaceId, "email", { address }, now);
+        await reachabilityChanged(tx, workspaceId, {
+          channel: "email",
+          address,
+          now,
+        });
       }
     }
   });

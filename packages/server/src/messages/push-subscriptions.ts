@@ -3,7 +3,7 @@ import { DomainError } from "@herald/core/domain-error";
 import { uuidv7 } from "@herald/core/ids";
 import { appendEvents } from "../events/event-log.ts";
 import { findOwners } from "../profiles/identities.sql.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import { setProfileConsent } from "./consent.sql.ts";
 import type { MessagingDeps } from "./messaging-deps.ts";
 import {
@@ -114,7 +114,11 @@ export async function subscribePush(
         source: "Subscribed",
       },
     });
-    await reachabilityChanged(tx, workspaceId, "push", { profileId }, now);
+    await reachabilityChanged(tx, workspaceId, {
+      channel: "push",
+      profileId,
+      now,
+    });
   });
 }
 
@@ -127,12 +131,10 @@ export async function unsubscribePush(
   await deps.db.tx(async (tx) => {
     const profileId = await deletePushSubscription(tx, workspaceId, endpoint);
     if (profileId)
-      await reachabilityChanged(
-        tx,
-        workspaceId,
-        "push",
-        { profileId },
-        deps.clock.now(),
-      );
+      await reachabilityChanged(tx, workspaceId, {
+        channel: "push",
+        profileId,
+        now: deps.clock.now(),
+      });
   });
 }

@@ -1,6 +1,6 @@
 import type { Tx } from "../db/database.ts";
 import type { SendOutcome } from "../providers/provider.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import { changeConsent } from "./consent-service.ts";
 import { deletePushSubscription } from "./push-subscriptions.sql.ts";
 import type { SendingRow } from "./send-queue.sql.ts";
@@ -31,13 +31,11 @@ export async function applySendEffect(
     for (const endpoint of gone)
       await deletePushSubscription(tx, row.workspace_id, endpoint);
     if (gone.length > 0)
-      await reachabilityChanged(
-        tx,
-        row.workspace_id,
-        "push",
-        { profileId: row.profile_id },
+      await reachabilityChanged(tx, row.workspace_id, {
+        channel: "push",
+        profileId: row.profile_id,
         now,
-      );
+      });
   };
   const suppress = async (channel: "email" | "sms", address: string) => {
     await upsertSuppression(
@@ -52,7 +50,11 @@ export async function applySendEffect(
       },
       now,
     );
-    await reachabilityChanged(tx, row.workspace_id, channel, { address }, now);
+    await reachabilityChanged(tx, row.workspace_id, {
+      channel: channel,
+      address,
+      now,
+    });
   };
   if (outcome.ok || !outcome.gone) {
     await forgetPush();
@@ -65,13 +67,11 @@ export async function applySendEffect(
     case "telegram":
       if (row.recipient) {
         await unlinkTelegramChat(tx, row.workspace_id, row.recipient);
-        await reachabilityChanged(
-          tx,
-          row.workspace_id,
-          "telegram",
-          { profileId: row.profile_id },
+        await reachabilityChanged(tx, row.workspace_id, {
+          channel: "telegram",
+          profileId: row.profile_id,
           now,
-        );
+        });
       }
       break;
     case "email":

@@ -3,7 +3,7 @@ import {
   normalizeEmail,
   normalizePhone,
 } from "@herald/core/identity/identifiers";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import type { MessagingDeps } from "./messaging-deps.ts";
 import {
   deleteSuppression,
@@ -57,7 +57,11 @@ export async function suppressAddress(
       },
       now,
     );
-    await reachabilityChanged(tx, workspaceId, s.channel, { address }, now);
+    await reachabilityChanged(tx, workspaceId, {
+      channel: s.channel,
+      address,
+      now,
+    });
   });
 }
 
@@ -72,7 +76,11 @@ export async function liftSuppression(
   const lifted = await deps.db.tx(async (tx) => {
     if (!(await deleteSuppression(tx, workspaceId, s.channel, address)))
       return false;
-    await reachabilityChanged(tx, workspaceId, s.channel, { address }, now);
+    await reachabilityChanged(tx, workspaceId, {
+      channel: s.channel,
+      address,
+      now,
+    });
     return true;
   });
   if (!lifted)

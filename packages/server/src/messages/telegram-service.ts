@@ -14,7 +14,7 @@ import {
   telegramSecret,
   verifyTelegramSecret,
 } from "../providers/telegram-webhook.ts";
-import { reachabilityChanged } from "../segments/segment-actions.ts";
+import { reachabilityChanged } from "../segments/segment-service.ts";
 import { changeConsent } from "./consent-service.ts";
 import { workspaceOfHook } from "./message-secrets.ts";
 import type { MessagingDeps } from "./messaging-deps.ts";
@@ -165,13 +165,11 @@ export async function answerTelegramUpdate(
           username: command.username,
           now,
         });
-        await reachabilityChanged(
-          tx,
-          workspaceId,
-          "telegram",
-          { profileId: id },
+        await reachabilityChanged(tx, workspaceId, {
+          channel: "telegram",
+          profileId: id,
           now,
-        );
+        });
         await changeConsent(tx, workspaceId, {
           profileId: id,
           channel: "telegram",
@@ -198,13 +196,11 @@ export async function answerTelegramUpdate(
           });
         await unlinkTelegramChat(tx, workspaceId, chat);
         if (profileId)
-          await reachabilityChanged(
-            tx,
-            workspaceId,
-            "telegram",
-            { profileId },
+          await reachabilityChanged(tx, workspaceId, {
+            channel: "telegram",
+            profileId,
             now,
-          );
+          });
       });
       await reply(
         `You won't get messages from ${store} here any more. Use your link again to come back.`,

@@ -9,11 +9,14 @@ import type { Queryable, Tx } from "../db/database.ts";
 export async function insertOrder(
   tx: Tx,
   workspaceId: string,
-  profileId: string,
-  order: OrderRecord,
-  messageId: string,
-  at: Date,
+  placed: {
+    profileId: string;
+    order: OrderRecord;
+    messageId: string;
+    at: Date;
+  },
 ): Promise<boolean> {
+  const { profileId, order, messageId, at } = placed;
   const [row] = await tx.query<{ order_id: string }>(
     `insert into orders (workspace_id, order_id, profile_id, checkout_id, cart_id, currency, total, revenue, subtotal,
                          tax, shipping, discount, coupon, placed_at, updated_at, message_id)
@@ -76,10 +79,9 @@ async function insertOrderItems(
 export async function updateOrder(
   tx: Tx,
   workspaceId: string,
-  orderId: string,
-  order: Partial<OrderRecord>,
-  at: Date,
+  update: { orderId: string; order: Partial<OrderRecord>; at: Date },
 ): Promise<string | undefined> {
+  const { orderId, order, at } = update;
   const [row] = await tx.query<{ profile_id: string; placed_at: Date }>(
     `update orders set
         currency = coalesce($3, currency), total = coalesce($4, total), revenue = coalesce($5, revenue),
@@ -137,10 +139,9 @@ export async function cancelOrder(
 export async function refundOrder(
   tx: Tx,
   workspaceId: string,
-  orderId: string,
-  amount: number | null,
-  at: Date,
+  refund: { orderId: string; amount: number | null; at: Date },
 ): Promise<string | undefined> {
+  const { orderId, amount, at } = refund;
   const [row] = await tx.query<{ profile_id: string }>(
     `update orders set
         refunded = case when revenue is null then refunded + coalesce($3::numeric, 0)
@@ -161,10 +162,9 @@ export async function refundOrder(
 export async function setFulfillment(
   tx: Tx,
   workspaceId: string,
-  orderId: string,
-  fulfillment: Fulfillment,
-  at: Date,
+  news: { orderId: string; fulfillment: Fulfillment; at: Date },
 ): Promise<string | undefined> {
+  const { orderId, fulfillment, at } = news;
   const [row] = await tx.query<{ profile_id: string }>(
     `update orders set fulfillment = coalesce(fulfillment, '{}'::jsonb) || $3::jsonb, updated_at = $4
       where workspace_id = $1 and order_id = $2 returning profile_id`,

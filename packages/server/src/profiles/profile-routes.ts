@@ -3,11 +3,10 @@ import type { StoredEvent } from "@herald/core/events/event";
 import {
   deleteProfile,
   exportProfile,
-  identifierFromQuery,
   profileEvents,
-  resolveProfile,
   viewProfile,
 } from "@herald/core/profiles/profiles";
+import { findProfiles } from "./profile-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 
 /** The JSON shape of an event in API answers. */
@@ -88,25 +87,9 @@ export function registerProfileRoutes(api: App, deps: HttpDeps): void {
         response: { 200: Type.Object({ items: Type.Array(ProfileView) }) },
       },
     },
-    async (request) => {
-      const settings = await deps.settings.get(request.auth.workspaceId);
-      const identifier = identifierFromQuery(
-        request.query,
-        settings.defaultPhoneRegion,
-      );
-      const ids = await store.findProfileIds(
-        request.auth.workspaceId,
-        identifier,
-      );
-      const now = deps.clock.now();
-      return {
-        items: await Promise.all(
-          ids.map((id) =>
-            viewProfile(store, request.auth.workspaceId, id, now),
-          ),
-        ),
-      };
-    },
+    async (request) => ({
+      items: await findProfiles(deps, request.auth.workspaceId, request.query),
+    }),
   );
 
   api.get(
@@ -182,7 +165,7 @@ export function registerProfileRoutes(api: App, deps: HttpDeps): void {
         request.params.id,
         deps.clock.now(),
       );
-      const events = (data.events as StoredEvent[]).map(eventView);
+      const events = data.events.map(eventView);
       return reply
         .header(
           "content-disposition",
@@ -203,9 +186,7 @@ export function registerProfileRoutes(api: App, deps: HttpDeps): void {
         response: { 200: Type.Object({ deleted: Type.Array(Type.String()) }) },
       },
     },
-    async (request) => {
-      await resolveProfile(store, request.auth.workspaceId, request.params.id);
-      return deleteProfile(store, request.auth.workspaceId, request.params.id);
-    },
+    async (request) =>
+      deleteProfile(store, request.auth.workspaceId, request.params.id),
   );
 }

@@ -196,14 +196,12 @@ export async function saveProfiles(
 export async function markMerged(
   tx: Tx,
   workspaceId: string,
-  mergedId: string,
-  survivorId: string,
-  at: Date,
+  merge: { mergedId: string; survivorId: string; at: Date },
 ): Promise<void> {
   await tx.query(
     `update profiles set merged_into = $3, updated_at = $4
       where workspace_id = $1 and (id = $2 or merged_into = $2)`,
-    [workspaceId, mergedId, survivorId, at],
+    [workspaceId, merge.mergedId, merge.survivorId, merge.at],
   );
 }
 

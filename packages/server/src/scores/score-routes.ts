@@ -1,26 +1,24 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
-import { resolveProfile } from "@herald/core/profiles/profiles";
 import {
-  newScoreRuleId,
-  parseScore,
-  parseScoreRule,
-  validateScoreName,
+  NewScore,
+  NewScoreRule,
+  ScoreUpdate,
   type Score,
   type ScoreRule,
 } from "@herald/core/scores/scores";
 import {
+  awardProfilePoints,
+  createScore,
+  createScoreRule,
   deleteScore,
   deleteScoreRule,
-  getScore,
-  insertScore,
-  insertScoreRule,
+  listProfileScores,
   listScoreRules,
   listScores,
-  scoresOf,
+  requireScore,
   updateScore,
-} from "./scores.sql.ts";
-import { addScore } from "../segments/segment-actions.ts";
+  type ProfileScore,
+} from "./score-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const ScoreView = Type.Object({
@@ -30,6 +28,7 @@ const ScoreView = Type.Object({
   createdAt: Type.String({ format: "date-time" }),
   updatedAt: Type.String({ format: "date-time" }),
 });
+/** A score as the API shows it. */
 const scoreView = (score: Score) => ({
   name: score.name,
   description: score.description,
@@ -47,6 +46,7 @@ const RuleView = Type.Object({
   expiresAfterDays: Type.Union([Type.Integer(), Type.Null()]),
   createdAt: Type.String({ format: "date-time" }),
 });
+/** A scoring rule as the API shows it. */
 const ruleView = (rule: ScoreRule) => ({
   id: rule.id,
   score: rule.score,
@@ -71,27 +71,19 @@ const ProfileScores = Type.Object({
   ),
 });
 
+/** A profile's totals as the API shows them. */
+const profileScoresView = (scores: ProfileScore[]) => ({
+  items: scores.map((score) => ({
+    score: score.score,
+    value: score.value,
+    nextExpiryAt: score.nextExpiryAt?.toISOString() ?? null,
+  })),
+});
+
 /** Named lead scores, their scoring rules, and profiles' totals. */
 export function registerScoreRoutes(api: App, deps: HttpDeps): void {
   const tags = ["scores"];
-  const { db, clock } = deps;
-
-  const existing = async (workspaceId: string, name: string) => {
-    const score = await getScore(
-      db,
-      workspaceId,
-      validateScoreName(name, "/params/name"),
-    );
-    if (!score) throw new DomainError("not_found", `no score "${name}"`);
-    return score;
-  };
-  const profileScores = async (workspaceId: string, profileId: string) => ({
-    items: (await scoresOf(db, workspaceId, profileId)).map((row) => ({
-      score: row.score,
-      value: row.value,
-      nextExpiryAt: row.next_expiry_at?.toISOString() ?? null,
-    })),
-  });
+  const { db } = deps;
 
   api.get(
     "/scores",
@@ -114,36 +106,18 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Create a named score; reaching one of its thresholds records a `Score Threshold Reached` event",
-        body: Type.Record(Type.String(), Type.Unknown()),
+        body: NewScore,
         response: { 201: ScoreView },
       },
     },
-    async (request, reply) => {
-      const workspaceId = request.auth.workspaceId;
-      const input = parseScore(request.body, false);
-      const name = input.name ?? "";
-      const created = await db.tx((tx) =>
-        insertScore(
-          tx,
-          workspaceId,
-          {
-            name,
-            description: input.description ?? "",
-            thresholds: input.thresholds ?? [],
-          },
-          clock.now(),
-        ),
-      );
-      if (!created)
-        throw new DomainError(
-          "conflict",
-          `a score named "${name}" exists already`,
-          [{ path: "/body/name", message: "is taken" }],
-        );
-      return reply
+    async (request, reply) =>
+      reply
         .status(201)
-        .send(scoreView(await existing(workspaceId, name)));
-    },
+        .send(
+          scoreView(
+            await createScore(deps, request.auth.workspaceId, request.body),
+          ),
+        ),
   );
 
   api.get(
@@ -157,7 +131,9 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) =>
-      scoreView(await existing(request.auth.workspaceId, request.params.name)),
+      scoreView(
+        await requireScore(db, request.auth.workspaceId, request.params.name),
+      ),
   );
 
   api.patch(
@@ -167,19 +143,19 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary: "Change a score's description or thresholds",
         params: NameParams,
-        body: Type.Record(Type.String(), Type.Unknown()),
+        body: ScoreUpdate,
         response: { 200: ScoreView },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const score = await existing(workspaceId, request.params.name);
-      const input = parseScore(request.body, true);
-      await db.tx((tx) =>
-        updateScore(tx, workspaceId, score.name, input, clock.now()),
-      );
-      return scoreView(await existing(workspaceId, score.name));
-    },
+    async (request) =>
+      scoreView(
+        await updateScore(
+          deps,
+          request.auth.workspaceId,
+          request.params.name,
+          request.body,
+        ),
+      ),
   );
 
   api.delete(
@@ -192,12 +168,13 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
         response: { 200: Type.Object({ deleted: Type.String() }) },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const score = await existing(workspaceId, request.params.name);
-      await db.tx((tx) => deleteScore(tx, workspaceId, score.name));
-      return { deleted: score.name };
-    },
+    async (request) => ({
+      deleted: await deleteScore(
+        db,
+        request.auth.workspaceId,
+        request.params.name,
+      ),
+    }),
   );
 
   api.get(
@@ -210,17 +187,11 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
         response: { 200: Type.Object({ items: Type.Array(RuleView) }) },
       },
     },
-    async (request) => {
-      const score = await existing(
-        request.auth.workspaceId,
-        request.params.name,
-      );
-      return {
-        items: (
-          await listScoreRules(db, request.auth.workspaceId, score.name)
-        ).map(ruleView),
-      };
-    },
+    async (request) => ({
+      items: (
+        await listScoreRules(db, request.auth.workspaceId, request.params.name)
+      ).map(ruleView),
+    }),
   );
 
   api.post(
@@ -231,25 +202,23 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Award `points` to a profile's score for each event named `event` matching `where`; points may expire",
         params: NameParams,
-        body: Type.Record(Type.String(), Type.Unknown()),
+        body: NewScoreRule,
         response: { 201: RuleView },
       },
     },
-    async (request, reply) => {
-      const workspaceId = request.auth.workspaceId;
-      const score = await existing(workspaceId, request.params.name);
-      const input = parseScoreRule(request.body);
-      const now = clock.now();
-      const rule: ScoreRule = {
-        id: newScoreRuleId(),
-        score: score.name,
-        ...input,
-        createdAt: now,
-        updatedAt: now,
-      };
-      await db.tx((tx) => insertScoreRule(tx, workspaceId, rule, now));
-      return reply.status(201).send(ruleView(rule));
-    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(
+          ruleView(
+            await createScoreRule(
+              deps,
+              request.auth.workspaceId,
+              request.params.name,
+              request.body,
+            ),
+          ),
+        ),
   );
 
   api.delete(
@@ -264,16 +233,10 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const score = await existing(workspaceId, request.params.name);
-      const deleted = await db.tx((tx) =>
-        deleteScoreRule(tx, workspaceId, score.name, request.params.id),
-      );
-      if (!deleted)
-        throw new DomainError(
-          "not_found",
-          `no rule ${request.params.id} on score "${score.name}"`,
-        );
+      await deleteScoreRule(db, request.auth.workspaceId, {
+        score: request.params.name,
+        id: request.params.id,
+      });
       return { deleted: request.params.id };
     },
   );
@@ -288,14 +251,14 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
         response: { 200: ProfileScores },
       },
     },
-    async (request) => {
-      const profile = await resolveProfile(
-        deps.profiles,
-        request.auth.workspaceId,
-        request.params.id,
-      );
-      return profileScores(request.auth.workspaceId, profile.id);
-    },
+    async (request) =>
+      profileScoresView(
+        await listProfileScores(
+          deps,
+          request.auth.workspaceId,
+          request.params.id,
+        ),
+      ),
   );
 
   api.post(
@@ -318,34 +281,12 @@ export function registerScoreRoutes(api: App, deps: HttpDeps): void {
         response: { 200: ProfileScores },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const { score, points, expiresAfterDays } = request.body;
-      const name = validateScoreName(score, "/body/score");
-      const profile = await resolveProfile(
-        deps.profiles,
-        workspaceId,
-        request.params.id,
-      );
-      await existing(workspaceId, name).catch(() => {
-        throw new DomainError(
-          "not_found",
-          `no score "${name}"; create it with POST /api/scores first`,
-          [
-            {
-              path: "/body/score",
-              message: "is not a score of this workspace",
-            },
-          ],
-        );
-      });
-      await db.tx((tx) =>
-        addScore(tx, workspaceId, profile.id, name, points, clock.now(), {
-          source: "api",
-          ...(expiresAfterDays === undefined ? {} : { expiresAfterDays }),
+    async (request) =>
+      profileScoresView(
+        await awardProfilePoints(deps, request.auth.workspaceId, {
+          profileId: request.params.id,
+          ...request.body,
         }),
-      );
-      return profileScores(workspaceId, profile.id);
-    },
+      ),
   );
 }

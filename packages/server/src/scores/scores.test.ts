@@ -27,7 +27,7 @@ describeOnDatabases("scores API and scoring rules", (db) => {
 
   // Workers that see only the test's workspace: other test files share the database.
   const settle = (ws: NewWorkspace) =>
-    settleWorkspace(herald, db(), ws.id, [
+    settleWorkspace(herald, ws.id, [
       new SegmentComputer({
         db: db(),
         clock,

@@ -20,7 +20,8 @@ import {
 import { unlinkTelegramChat } from "../messages/telegram-chats.sql.ts";
 import { linkTelegramChat } from "../messages/telegram-service.ts";
 import { insertScore } from "../scores/scores.sql.ts";
-import { getSegment, insertSegment, matchingProfiles } from "./segments.sql.ts";
+import { getSegment, insertSegment } from "./segments.sql.ts";
+import { matchingProfiles } from "./segment-computation.sql.ts";
 import { silentLogger } from "../logger.ts";
 import type { Herald } from "../main.ts";
 import { describeOnDatabases } from "../testing/test-databases.ts";
@@ -28,13 +29,10 @@ import {
   createTestWorkspace,
   startTestHerald,
 } from "../testing/test-server.ts";
-import {
-  addScore,
-  addTag,
-  changeListStatus,
-  reachabilityChanged,
-  removeTag,
-} from "./segment-actions.ts";
+import { changeListStatus } from "../lists/list-service.ts";
+import { addScore } from "../scores/score-service.ts";
+import { addTag, removeTag } from "../tags/tag-service.ts";
+import { reachabilityChanged } from "./segment-service.ts";
 import { SegmentComputer } from "../workers/segment-computer.ts";
 import { settleWorkspace } from "./segment-settle.ts";
 import { SegmentTimers } from "../workers/segment-timers.ts";
@@ -741,13 +739,11 @@ describeOnDatabases(
                       now,
                     );
                   else await deleteSuppression(tx, ws.id, s.channel, s.address);
-                  await reachabilityChanged(
-                    tx,
-                    ws.id,
-                    s.channel,
-                    { address: s.address },
+                  await reachabilityChanged(tx, ws.id, {
+                    channel: s.channel,
+                    address: s.address,
                     now,
-                  );
+                  });
                 });
               } else if (s.kind === "push" || s.kind === "telegram") {
                 const profileId = await profileOf(s.user);
@@ -779,13 +775,11 @@ describeOnDatabases(
                       now,
                     });
                   else await unlinkTelegramChat(tx, ws.id, chat);
-                  await reachabilityChanged(
-                    tx,
-                    ws.id,
-                    s.kind,
-                    { profileId },
+                  await reachabilityChanged(tx, ws.id, {
+                    channel: s.kind,
+                    profileId,
                     now,
-                  );
+                  });
                 });
               } else {
                 const profileId = await profileOf(s.user);
@@ -793,35 +787,34 @@ describeOnDatabases(
                 await db().tx(async (tx) => {
                   const now = clock.now();
                   if (s.kind === "tag") {
-                    if (s.add) await addTag(tx, ws.id, profileId, s.tag, now);
-                    else await removeTag(tx, ws.id, profileId, s.tag, now);
+                    if (s.add)
+                      await addTag(tx, ws.id, { profileId, tag: s.tag, now });
+                    else
+                      await removeTag(tx, ws.id, {
+                        profileId,
+                        tag: s.tag,
+                        now,
+                      });
                   } else if (s.kind === "score") {
-                    await addScore(
-                      tx,
-                      ws.id,
+                    await addScore(tx, ws.id, {
                       profileId,
-                      "engagement",
-                      s.points,
+                      score: "engagement",
+                      points: s.points,
                       now,
-                      {
-                        ...(s.expiresAfterDays
-                          ? { expiresAfterDays: s.expiresAfterDays }
-                          : {}),
-                      },
-                    );
+                      ...(s.expiresAfterDays
+                        ? { expiresAfterDays: s.expiresAfterDays }
+                        : {}),
+                    });
                   } else if (s.kind === "list") {
-                    await changeListStatus(
-                      tx,
-                      ws.id,
-                      listId,
-                      [profileId],
-                      s.status,
+                    await changeListStatus(tx, ws.id, listId, {
+                      profileIds: [profileId],
+                      status: s.status,
                       now,
-                    );
+                    });
                   }
                 });
               }
-              await settleWorkspace(herald, db(), ws.id, [computer, timers]);
+              await settleWorkspace(herald, ws.id, [computer, timers]);
             };
             const check = async (when: string) => {
               for (const [i] of definitions.entries()) {
@@ -868,7 +861,7 @@ describeOnDatabases(
                     clock.now(),
                   ),
                 );
-              await settleWorkspace(herald, db(), ws.id, [computer, timers]);
+              await settleWorkspace(herald, ws.id, [computer, timers]);
               await check("after creation");
               for (const [i, s] of late.entries()) {
                 await run(s);

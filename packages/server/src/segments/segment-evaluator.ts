@@ -26,15 +26,16 @@ import type { Queryable, Tx } from "../db/database.ts";
 import { lockProfiles, toProfile } from "../profiles/profiles.sql.ts";
 import { listScoreRules, listScores } from "../scores/scores.sql.ts";
 import {
-  applyMembershipChanges,
-  atomFacts,
   catalogVersion,
   liveSegments,
   lockComputingSegments,
-  membershipFacts,
-  setTimers,
-  type MembershipChange,
 } from "./segments.sql.ts";
+import {
+  applyMembershipChanges,
+  type MembershipChange,
+} from "./segment-members.sql.ts";
+import { atomFacts, membershipFacts } from "./segment-facts.sql.ts";
+import { setTimers } from "./segment-timers.sql.ts";
 import { listTagRules } from "../tags/tags.sql.ts";
 import { appendProfileEvents } from "../events/event-log.ts";
 
@@ -171,8 +172,10 @@ export interface ProfileChange {
   silent: boolean;
 }
 
-/** Options of one evaluation. */
+/** One evaluation: of which segments, for which profiles' changes, when and why. */
 export interface EvaluateOptions {
+  segments: SegmentSet;
+  changes: ReadonlyMap<string, ProfileChange>;
   now: Date;
   /** Why: event, time, membership, merge (recorded in the history). */
   cause: string;
@@ -199,7 +202,7 @@ function candidates(set: SegmentSet, change: ProfileChange): Set<string> {
 }
 
 /** A profile's facts as loaded, with its current timers. */
-interface LoadedFacts extends ProfileFacts {
+export interface LoadedFacts extends ProfileFacts {
   segments: Set<string>;
   lists: Map<string, ListStatus>;
   tags: Set<string>;
@@ -210,16 +213,62 @@ interface LoadedFacts extends ProfileFacts {
 }
 
 /**
+ * The facts of profiles that conditions read: what they belong to (segments, lists, tags,
+ * scores, reach) and their timers in one query, and the figures of `atoms` in one query
+ * per behaviour source.
+ */
+export async function loadFacts(
+  q: Queryable,
+  workspaceId: string,
+  of: { profiles: ReadonlyMap<string, Profile>; atoms: Atom[]; now: Date },
+): Promise<Map<string, LoadedFacts>> {
+  const facts = new Map<string, LoadedFacts>();
+  for (const [id, profile] of of.profiles)
+    facts.set(id, {
+      profile,
+      segments: new Set(),
+      lists: new Map(),
+      tags: new Set(),
+      scores: new Map(),
+      atoms: new Map(),
+      reach: new Set(),
+      timers: new Map(),
+    });
+  const ids = [...facts.keys()];
+  for (const row of await membershipFacts(q, workspaceId, ids)) {
+    const f = facts.get(row.profile_id);
+    if (!f) continue;
+    // The statuses and reach keys come from Herald's own columns.
+    if (row.kind === "segment") f.segments.add(row.key);
+    else if (row.kind === "list" && row.status)
+      f.lists.set(row.key, row.status as ListStatus);
+    else if (row.kind === "tag") f.tags.add(row.key);
+    else if (row.kind === "score") f.scores.set(row.key, row.value ?? 0);
+    else if (row.kind === "reach") f.reach.add(row.key as ReachFact);
+    else if (row.at) f.timers.set(row.key, row.at.getTime());
+  }
+  if (of.atoms.length > 0)
+    for (const [id, byAtom] of await atomFacts(q, workspaceId, {
+      profileIds: ids,
+      atoms: of.atoms,
+      now: of.now,
+    })) {
+      const f = facts.get(id);
+      if (f) f.atoms = byAtom;
+    }
+  return facts;
+}
+
+/**
  * Re-evaluates the segments `changes` can affect and writes what changed; returns the
  * entries and exits made. See the module comment.
  */
 export async function evaluateProfiles(
   tx: Tx,
   workspaceId: string,
-  set: SegmentSet,
-  changes: ReadonlyMap<string, ProfileChange>,
   options: EvaluateOptions,
 ): Promise<MembershipChange[]> {
+  const { segments: set, changes } = options;
   if (set.byId.size === 0 || changes.size === 0) return [];
   const perProfile = new Map<string, Set<string>>();
   const needed = new Set<string>();
@@ -250,47 +299,15 @@ export async function evaluateProfiles(
     [...needed].filter((id) => set.byId.get(id)?.status === "computing"),
   );
 
-  const facts = new Map<string, LoadedFacts>();
-  for (const [id, profile] of profiles)
-    facts.set(id, {
-      profile,
-      segments: new Set(),
-      lists: new Map(),
-      tags: new Set(),
-      scores: new Map(),
-      atoms: new Map(),
-      reach: new Set(),
-      timers: new Map(),
-    });
-  const mfRows = await membershipFacts(tx, workspaceId, ids);
-  for (const row of mfRows) {
-    const f = facts.get(row.profile_id);
-    if (!f) continue;
-    if (row.kind === "segment") f.segments.add(row.key);
-    else if (row.kind === "list" && row.status)
-      f.lists.set(row.key, row.status as ListStatus);
-    else if (row.kind === "tag") f.tags.add(row.key);
-    else if (row.kind === "score") f.scores.set(row.key, row.value ?? 0);
-    else if (row.kind === "reach") f.reach.add(row.key as ReachFact);
-    else if (row.at) f.timers.set(row.key, row.at.getTime());
-  }
   const atoms = new Map<string, Atom>();
   for (const id of needed)
     for (const atom of set.byId.get(id)?.atoms ?? [])
       atoms.set(atomKey(atom), atom);
-  if (atoms.size > 0) {
-    const aggregated = await atomFacts(
-      tx,
-      workspaceId,
-      ids,
-      [...atoms.values()],
-      options.now,
-    );
-    for (const [id, byAtom] of aggregated) {
-      const f = facts.get(id);
-      if (f) f.atoms = byAtom;
-    }
-  }
+  const facts = await loadFacts(tx, workspaceId, {
+    profiles,
+    atoms: [...atoms.values()],
+    now: options.now,
+  });
 
   const wanted: MembershipChange[] = [];
   const timers: {
@@ -335,22 +352,18 @@ export async function evaluateProfiles(
     }
   }
 
-  const made = await applyMembershipChanges(
-    tx,
-    workspaceId,
-    wanted,
-    options.cause,
-    options.now,
-  );
+  const made = await applyMembershipChanges(tx, workspaceId, {
+    changes: wanted,
+    cause: options.cause,
+    at: options.now,
+  });
   await setTimers(tx, workspaceId, timers);
-  await recordMembershipEvents(
-    tx,
-    workspaceId,
+  await recordMembershipEvents(tx, workspaceId, {
     made,
-    set,
-    options.now,
-    (profileId) => changes.get(profileId)?.silent ?? false,
-  );
+    segments: set,
+    now: options.now,
+    silent: (profileId) => changes.get(profileId)?.silent ?? false,
+  });
   return made;
 }
 
@@ -358,11 +371,15 @@ export async function evaluateProfiles(
 export async function recordMembershipEvents(
   tx: Tx,
   workspaceId: string,
-  made: MembershipChange[],
-  set: SegmentSet | { byId: ReadonlyMap<string, { name: string }> },
-  now: Date,
-  silent: (profileId: string) => boolean,
+  record: {
+    made: MembershipChange[];
+    /** Where the segments' names are found. */
+    segments: SegmentSet | { byId: ReadonlyMap<string, { name: string }> };
+    now: Date;
+    silent: (profileId: string) => boolean;
+  },
 ): Promise<void> {
+  const { made, segments: set, now, silent } = record;
   if (made.length === 0) return;
   await appendProfileEvents(
     tx,

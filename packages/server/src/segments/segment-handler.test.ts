@@ -30,7 +30,7 @@ describeOnDatabases("segments, tags, scores and lists across a merge", (db) => {
       body: JSON.stringify({ writeKey: ws.writeKey, batch }),
     });
     assert.equal(response.status, 200, await response.text());
-    await settleWorkspace(herald, db(), ws.id, [
+    await settleWorkspace(herald, ws.id, [
       new SegmentComputer({
         db: db(),
         clock,

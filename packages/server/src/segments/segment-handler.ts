@@ -1,10 +1,4 @@
-import { uuidv7 } from "@herald/core/ids";
 import { orderChange } from "@herald/core/orders/orders";
-import {
-  crossedThresholds,
-  scoreThresholdEvent,
-  type Score,
-} from "@herald/core/scores/scores";
 import {
   changedKeys,
   eventKey,
@@ -13,44 +7,40 @@ import {
 } from "@herald/core/segments/dependencies";
 import { eventMatches } from "@herald/core/segments/evaluate";
 import { dayMs } from "@herald/core/segments/value-test";
-import type { Queryable, Tx } from "../db/database.ts";
-import {
-  deleteListMembers,
-  exportListMembers,
-  mergeListMembers,
-} from "../lists/lists.sql.ts";
+import type { Tx } from "../db/database.ts";
+import { mergeListMembers } from "../lists/lists.sql.ts";
+import { listPersonalData } from "../lists/list-service.ts";
 import type { PersonalData } from "../profiles/profile-store.ts";
 import {
   awardPoints,
-  eraseScores,
-  exportScores,
   moveScorePoints,
   recomputeScores,
   type Award,
-  type ScoreChange,
-} from "../scores/scores.sql.ts";
+} from "../scores/score-points.sql.ts";
+import {
+  recordThresholds,
+  scorePersonalData,
+} from "../scores/score-service.ts";
 import {
   dropProfileMemberships,
   eraseSegmentData,
   exportSegmentData,
-  membershipFacts,
   type MembershipChange,
-} from "./segments.sql.ts";
+} from "./segment-members.sql.ts";
+import { membershipFacts } from "./segment-facts.sql.ts";
 import {
   deleteTags,
-  eraseTags,
-  exportTags,
   insertTags,
   mergeTags,
   type TagChange,
 } from "../tags/tags.sql.ts";
+import { tagPersonalData } from "../tags/tag-service.ts";
 import type {
   BatchContext,
   EventHandler,
   MergeInfo,
   ProcessedEvent,
 } from "../workers/event-handler.ts";
-import { appendProfileEvents } from "../events/event-log.ts";
 import {
   CatalogCache,
   evaluateProfiles,
@@ -159,13 +149,11 @@ export class SegmentHandler implements EventHandler {
 
     if (tagOps.size > 0) {
       const ops = [...tagOps.values()];
-      const added = await insertTags(
-        tx,
-        workspaceId,
-        ops.filter((op) => op.add),
-        "rule",
-        now,
-      );
+      const added = await insertTags(tx, workspaceId, {
+        tags: ops.filter((op) => op.add),
+        source: "rule",
+        at: now,
+      });
       const removed = await deleteTags(
         tx,
         workspaceId,
@@ -187,14 +175,12 @@ export class SegmentHandler implements EventHandler {
           (silentOf.get(award.profileId) ?? true) && award.silent,
         );
       const scoreChanges = await awardPoints(tx, workspaceId, awards, now);
-      await recordThresholds(
-        tx,
-        workspaceId,
-        scoreChanges,
-        catalog.scores,
+      await recordThresholds(tx, workspaceId, {
+        changes: scoreChanges,
+        scores: catalog.scores,
         now,
-        (id) => silentOf.get(id) ?? false,
-      );
+        silent: (id) => silentOf.get(id) ?? false,
+      });
       for (const change of scoreChanges)
         if (change.before !== change.after)
           touch(
@@ -204,7 +190,9 @@ export class SegmentHandler implements EventHandler {
           );
     }
 
-    await evaluateProfiles(tx, workspaceId, catalog.segments, changes, {
+    await evaluateProfiles(tx, workspaceId, {
+      segments: catalog.segments,
+      changes,
       now,
       cause: "event",
       profiles: context.profiles,
@@ -242,22 +230,18 @@ export class SegmentHandler implements EventHandler {
           change: "exited",
         });
     // The silent flag goes per profile: one call for each kind.
-    await recordMembershipEvents(
-      tx,
-      workspaceId,
-      loud,
+    await recordMembershipEvents(tx, workspaceId, {
+      made: loud,
       segments,
       now,
-      () => false,
-    );
-    await recordMembershipEvents(
-      tx,
-      workspaceId,
-      quiet,
+      silent: () => false,
+    });
+    await recordMembershipEvents(tx, workspaceId, {
+      made: quiet,
       segments,
       now,
-      () => true,
-    );
+      silent: () => true,
+    });
   }
 
   async merge(tx: Tx, merge: MergeInfo, now: Date): Promise<void> {
@@ -294,60 +278,17 @@ interface Absorbed {
   segmentIds: string[];
 }
 
-/** Records `Score Threshold Reached` for every threshold a total rose to. */
-export async function recordThresholds(
-  tx: Tx,
-  workspaceId: string,
-  changes: ScoreChange[],
-  scores: ReadonlyMap<string, Score>,
-  now: Date,
-  silent: (profileId: string) => boolean,
-): Promise<void> {
-  const events = changes.flatMap((change) =>
-    crossedThresholds(
-      scores.get(change.score)?.thresholds ?? [],
-      change.before,
-      change.after,
-    ).map((threshold) => ({
-      messageId: `herald-score-${uuidv7(now)}`,
-      type: "track" as const,
-      name: scoreThresholdEvent,
-      userId: null,
-      anonymousId: null,
-      properties: { score: change.score, threshold, value: change.after },
-      traits: null,
-      context: {},
-      timestamp: now,
-      receivedAt: now,
-      source: "herald" as const,
-      silent: silent(change.profileId),
-      profileId: change.profileId,
-    })),
-  );
-  if (events.length > 0) await appendProfileEvents(tx, workspaceId, events);
-}
-
-/** Privacy export and erasure of segment memberships, tags, scores and list memberships. */
+/**
+ * Privacy export and erasure of what segments, tags, scores and lists hold about profiles
+ * (the features the event processor's segment handler keeps).
+ */
 export const segmentPersonalData: PersonalData[] = [
   {
     name: "segments",
-    export: (q: Queryable, workspaceId, ids) =>
-      exportSegmentData(q, workspaceId, ids),
+    export: (q, workspaceId, ids) => exportSegmentData(q, workspaceId, ids),
     erase: (tx, workspaceId, ids) => eraseSegmentData(tx, workspaceId, ids),
   },
-  {
-    name: "tags",
-    export: (q, workspaceId, ids) => exportTags(q, workspaceId, ids),
-    erase: (tx, workspaceId, ids) => eraseTags(tx, workspaceId, ids),
-  },
-  {
-    name: "scores",
-    export: (q, workspaceId, ids) => exportScores(q, workspaceId, ids),
-    erase: (tx, workspaceId, ids) => eraseScores(tx, workspaceId, ids),
-  },
-  {
-    name: "lists",
-    export: (q, workspaceId, ids) => exportListMembers(q, workspaceId, ids),
-    erase: (tx, workspaceId, ids) => deleteListMembers(tx, workspaceId, ids),
-  },
+  tagPersonalData,
+  scorePersonalData,
+  listPersonalData,
 ];

@@ -1,37 +1,23 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
-import { resolveProfile } from "@herald/core/profiles/profiles";
-import { referencedSegments } from "@herald/core/segments/dependencies";
 import {
-  checkReferences,
-  newSegmentId,
-  parseSegmentInput,
-  usesRfm,
-  type Segment,
+  NewSegment,
+  SegmentChange,
+  SegmentDefinition,
 } from "@herald/core/segments/segments";
-import { validateCondition } from "@herald/core/segments/condition";
-import type { Database } from "../db/database.ts";
-import { existingListIds } from "../lists/lists.sql.ts";
 import {
-  countMatching,
-  countMembers,
+  createSegment,
   deleteSegment,
-  getSegment,
-  insertSegment,
-  listHistory,
-  listMembers,
-  listSegments,
-  memberCounts,
-  segmentsOfProfile,
+  getSegmentWithCount,
+  listProfileSegments,
+  listSegmentHistory,
+  listSegmentMembers,
+  listSegmentsWithCounts,
+  previewSegment,
   updateSegment,
-} from "./segments.sql.ts";
-import { rfmThresholds } from "../profiles/profiles.sql.ts";
+  type CountedSegment,
+  type HistoryEntry,
+} from "./segment-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
-
-const Definition = Type.Unknown({
-  description:
-    "A segment condition tree: {type: and|or|not|trait|attribute|event|event_time|event_without|purchased|coupon|rfm|message|consent|reachable|segment|list|tag|score, ...}. See SegmentCondition in core/segments/condition.ts.",
-});
 
 const SegmentView = Type.Object({
   id: Type.String(),
@@ -52,7 +38,7 @@ const SegmentView = Type.Object({
 });
 
 /** A segment as the API shows it. */
-function segmentView(segment: Segment, memberCount: number) {
+function segmentView({ segment, memberCount }: CountedSegment) {
   return {
     id: segment.id,
     name: segment.name,
@@ -72,33 +58,35 @@ function segmentView(segment: Segment, memberCount: number) {
   };
 }
 
+const HistoryItem = Type.Object({
+  segmentId: Type.String(),
+  profileId: Type.String(),
+  change: Type.String({ description: "entered or exited" }),
+  cause: Type.String({
+    description: "event, time, computation, membership or merge",
+  }),
+  at: Type.String({ format: "date-time" }),
+});
+
+/** An entry or an exit as the API shows it. */
+const historyView = (entry: HistoryEntry) => ({
+  segmentId: entry.segmentId,
+  profileId: entry.profileId,
+  change: entry.change,
+  cause: entry.cause,
+  at: entry.at.toISOString(),
+});
+
 const Params = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 100 }),
 });
 
-/** Unique-name violations as a conflict a person understands. */
-function nameTaken(error: unknown, name: string | undefined): never {
-  if ((error as { code?: unknown }).code === "23505")
-    throw new DomainError(
-      "conflict",
-      `a segment named "${name ?? ""}" exists already; choose another name`,
-      [{ path: "/body/name", message: "is taken" }],
-    );
-  throw error;
-}
-
-async function references(db: Database, workspaceId: string) {
-  const segments = await listSegments(db, workspaceId);
-  return {
-    segments: new Map(segments.map((s) => [s.id, s.definition])),
-    lists: (ids: string[]) => existingListIds(db, workspaceId, ids),
-  };
-}
+const SegmentPreview = Type.Object({ definition: SegmentDefinition });
 
 /** Segments: definitions, live members, history, and the preview of a draft. */
 export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
   const tags = ["segments"];
-  const { db, clock } = deps;
+  const { db } = deps;
 
   api.get(
     "/segments",
@@ -109,16 +97,11 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
         response: { 200: Type.Object({ items: Type.Array(SegmentView) }) },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const [segments, counts] = await Promise.all([
-        listSegments(db, workspaceId),
-        memberCounts(db, workspaceId),
-      ]);
-      return {
-        items: segments.map((s) => segmentView(s, counts.get(s.id) ?? 0)),
-      };
-    },
+    async (request) => ({
+      items: (await listSegmentsWithCounts(db, request.auth.workspaceId)).map(
+        segmentView,
+      ),
+    }),
   );
 
   api.post(
@@ -128,36 +111,18 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Create a segment; its members are computed in the background (see status and progress)",
-        body: Type.Object({
-          name: Type.String(),
-          description: Type.Optional(Type.String({ maxLength: 10_000 })),
-          definition: Definition,
-        }),
+        body: NewSegment,
         response: { 201: SegmentView },
       },
     },
-    async (request, reply) => {
-      const workspaceId = request.auth.workspaceId;
-      const input = parseSegmentInput(request.body, false);
-      const { name = "", description = "", definition } = input;
-      if (!definition)
-        throw new DomainError("invalid", "a segment needs a definition");
-      const id = newSegmentId();
-      await checkReferences(await references(db, workspaceId), id, definition);
-      await db
-        .tx((tx) =>
-          insertSegment(
-            tx,
-            workspaceId,
-            { id, name, description, definition },
-            clock.now(),
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(
+          segmentView(
+            await createSegment(deps, request.auth.workspaceId, request.body),
           ),
-        )
-        .catch((error: unknown) => nameTaken(error, input.name));
-      const segment = await getSegment(db, workspaceId, id);
-      if (!segment) throw new DomainError("not_found", `no segment ${id}`);
-      return reply.status(201).send(segmentView(segment, 0));
-    },
+        ),
   );
 
   api.post(
@@ -167,29 +132,14 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Count the profiles a draft definition selects now, without saving it",
-        body: Type.Object({ definition: Definition }),
+        body: SegmentPreview,
         response: {
           200: Type.Object({ count: Type.Integer(), total: Type.Integer() }),
         },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const definition = validateCondition(
-        request.body.definition,
-        "/body/definition",
-      );
-      await checkReferences(
-        await references(db, workspaceId),
-        undefined,
-        definition,
-      );
-      const now = clock.now();
-      const rfm = usesRfm(definition)
-        ? await rfmThresholds(db, workspaceId, now)
-        : undefined;
-      return countMatching(db, workspaceId, definition, { now, rfm });
-    },
+    async (request) =>
+      previewSegment(deps, request.auth.workspaceId, request.body.definition),
   );
 
   api.get(
@@ -202,16 +152,14 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
         response: { 200: SegmentView },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const segment = await getSegment(db, workspaceId, request.params.id);
-      if (!segment)
-        throw new DomainError("not_found", `no segment ${request.params.id}`);
-      return segmentView(
-        segment,
-        await countMembers(db, workspaceId, segment.id),
-      );
-    },
+    async (request) =>
+      segmentView(
+        await getSegmentWithCount(
+          db,
+          request.auth.workspaceId,
+          request.params.id,
+        ),
+      ),
   );
 
   api.patch(
@@ -222,37 +170,19 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Change a segment; a new definition recomputes its members (changes are recorded as silent events)",
         params: Params,
-        body: Type.Object({
-          name: Type.Optional(Type.String()),
-          description: Type.Optional(Type.String({ maxLength: 10_000 })),
-          definition: Type.Optional(Definition),
-        }),
+        body: SegmentChange,
         response: { 200: SegmentView },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const { id } = request.params;
-      const input = parseSegmentInput(request.body, true);
-      if (!(await getSegment(db, workspaceId, id)))
-        throw new DomainError("not_found", `no segment ${id}`);
-      if (input.definition) {
-        const refs = await references(db, workspaceId);
-        const others = new Map(refs.segments);
-        others.delete(id);
-        await checkReferences(
-          { ...refs, segments: new Map([...others, [id, input.definition]]) },
-          id,
-          input.definition,
-        );
-      }
-      await db
-        .tx((tx) => updateSegment(tx, workspaceId, id, input, clock.now()))
-        .catch((error: unknown) => nameTaken(error, input.name));
-      const segment = await getSegment(db, workspaceId, id);
-      if (!segment) throw new DomainError("not_found", `no segment ${id}`);
-      return segmentView(segment, await countMembers(db, workspaceId, id));
-    },
+    async (request) =>
+      segmentView(
+        await updateSegment(
+          deps,
+          request.auth.workspaceId,
+          request.params.id,
+          request.body,
+        ),
+      ),
   );
 
   api.delete(
@@ -267,19 +197,8 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const { id } = request.params;
-      const users = (await listSegments(db, workspaceId)).filter((s) =>
-        referencedSegments(s.definition).includes(id),
-      );
-      if (users.length > 0)
-        throw new DomainError(
-          "conflict",
-          `segment ${id} is used by ${users.map((s) => `"${s.name}"`).join(", ")}; change those first`,
-        );
-      const deleted = await db.tx((tx) => deleteSegment(tx, workspaceId, id));
-      if (!deleted) throw new DomainError("not_found", `no segment ${id}`);
-      return { deleted: id };
+      await deleteSegment(db, request.auth.workspaceId, request.params.id);
+      return { deleted: request.params.id };
     },
   );
 
@@ -314,49 +233,22 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const { id } = request.params;
-      if (!(await getSegment(db, workspaceId, id)))
-        throw new DomainError("not_found", `no segment ${id}`);
-      const { limit, after } = request.query;
-      const rows = await listMembers(db, workspaceId, id, {
-        limit: limit + 1,
-        ...(after ? { after } : {}),
-      });
-      const items = rows.slice(0, limit).map((row) => ({
-        profileId: row.profile_id,
-        email: row.email,
-        enteredAt: row.entered_at.toISOString(),
-      }));
+      const page = await listSegmentMembers(
+        db,
+        request.auth.workspaceId,
+        request.params.id,
+        request.query,
+      );
       return {
-        items,
-        next: rows.length > limit ? (items.at(-1)?.profileId ?? null) : null,
+        items: page.items.map((member) => ({
+          profileId: member.profileId,
+          email: member.email,
+          enteredAt: member.enteredAt.toISOString(),
+        })),
+        next: page.next,
       };
     },
   );
-
-  const HistoryItem = Type.Object({
-    segmentId: Type.String(),
-    profileId: Type.String(),
-    change: Type.String({ description: "entered or exited" }),
-    cause: Type.String({
-      description: "event, time, computation, membership or merge",
-    }),
-    at: Type.String({ format: "date-time" }),
-  });
-  const historyView = (row: {
-    segment_id: string;
-    profile_id: string;
-    change: string;
-    cause: string;
-    at: Date;
-  }) => ({
-    segmentId: row.segment_id,
-    profileId: row.profile_id,
-    change: row.change,
-    cause: row.cause,
-    at: row.at.toISOString(),
-  });
 
   api.get(
     "/segments/:id/history",
@@ -384,19 +276,13 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const { limit, before } = request.query;
-      if (!(await getSegment(db, workspaceId, request.params.id)))
-        throw new DomainError("not_found", `no segment ${request.params.id}`);
-      const rows = await listHistory(db, workspaceId, {
-        segmentId: request.params.id,
-        limit: limit + 1,
-        ...(before === undefined ? {} : { beforeId: before }),
-      });
-      return {
-        items: rows.slice(0, limit).map(historyView),
-        next: rows.length > limit ? (rows[limit - 1]?.id ?? null) : null,
-      };
+      const page = await listSegmentHistory(
+        db,
+        request.auth.workspaceId,
+        request.params.id,
+        request.query,
+      );
+      return { items: page.items.map(historyView), next: page.next };
     },
   );
 
@@ -422,23 +308,18 @@ export function registerSegmentRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const profile = await resolveProfile(
-        deps.profiles,
-        workspaceId,
+      const found = await listProfileSegments(
+        deps,
+        request.auth.workspaceId,
         request.params.id,
       );
-      const [rows, history] = await Promise.all([
-        segmentsOfProfile(db, workspaceId, profile.id),
-        listHistory(db, workspaceId, { profileIds: [profile.id], limit: 100 }),
-      ]);
       return {
-        items: rows.map((row) => ({
-          segmentId: row.segment_id,
-          name: row.name,
-          enteredAt: row.entered_at.toISOString(),
+        items: found.items.map((item) => ({
+          segmentId: item.segmentId,
+          name: item.name,
+          enteredAt: item.enteredAt.toISOString(),
         })),
-        history: history.map(historyView),
+        history: found.history.map(historyView),
       };
     },
   );

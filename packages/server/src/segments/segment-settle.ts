@@ -1,4 +1,3 @@
-import type { Database } from "../db/database.ts";
 import { workspaceBacklog } from "./segments.sql.ts";
 import type { Herald } from "../main.ts";
 import { stepUntilIdle } from "../workers/worker-loop.ts";
@@ -12,7 +11,6 @@ import { stepUntilIdle } from "../workers/worker-loop.ts";
  */
 export async function settleWorkspace(
   herald: Herald,
-  db: Database,
   workspaceId: string,
   workers: { step: () => Promise<number> }[] = [],
   timeoutMs = 20_000,
@@ -25,7 +23,7 @@ export async function settleWorkspace(
     for (const worker of workers)
       work += await stepUntilIdle(() => worker.step());
     if (work > 0) continue;
-    if ((await workspaceBacklog(db, workspaceId)) === 0) return;
+    if ((await workspaceBacklog(herald.db, workspaceId)) === 0) return;
     if (Date.now() > until)
       throw new Error(
         `workspace ${workspaceId} still has events waiting after ${timeoutMs} ms`,

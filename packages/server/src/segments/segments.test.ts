@@ -49,7 +49,7 @@ describeOnDatabases("segments API", (db) => {
 
   /** Processes everything: events, computations, due timers, and the events they record. */
   const settle = (ws: NewWorkspace) =>
-    settleWorkspace(herald, db(), ws.id, [computerFor(ws), timersFor(ws)]);
+    settleWorkspace(herald, ws.id, [computerFor(ws), timersFor(ws)]);
 
   async function send(ws: NewWorkspace, batch: Record<string, unknown>[]) {
     const response = await fetch(`${herald.url}/v1/batch`, {
@@ -518,7 +518,7 @@ describeOnDatabases("segments API", (db) => {
         [[lapsing, new Date(edge).toISOString()]],
         "the lapsing customer enters exactly 90 days after their order; the loyal one does not",
       );
-      await settleWorkspace(herald, db(), ws.id);
+      await settleWorkspace(herald, ws.id);
       const entered = await heraldEvents(ws, "Segment Entered");
       assert.deepEqual(
         entered.map((e) => [e.profileId, e.timestamp, e.silent]),

@@ -1,20 +1,15 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
-import { resolveProfile } from "@herald/core/profiles/profiles";
+import { NewTagRule, type TagRule } from "@herald/core/tags/tags";
 import {
-  newTagRuleId,
-  normalizeTag,
-  parseTagRule,
-  type TagRule,
-} from "@herald/core/tags/tags";
-import {
+  createTagRule,
   deleteTagRule,
-  insertTagRule,
+  listProfileTags,
   listTagRules,
   listTags,
-  tagsOf,
-} from "./tags.sql.ts";
-import { addTag, removeTag } from "../segments/segment-actions.ts";
+  tagProfile,
+  untagProfile,
+  type ProfileTag,
+} from "./tag-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const TagRuleView = Type.Object({
@@ -26,6 +21,7 @@ const TagRuleView = Type.Object({
   createdAt: Type.String({ format: "date-time" }),
 });
 
+/** A tag rule as the API shows it. */
 const ruleView = (rule: TagRule) => ({
   id: rule.id,
   event: rule.event,
@@ -46,18 +42,19 @@ const ProfileTags = Type.Object({
   ),
 });
 
+/** A profile's tags as the API shows them. */
+const profileTagsView = (tags: ProfileTag[]) => ({
+  items: tags.map((tag) => ({
+    tag: tag.tag,
+    source: tag.source,
+    addedAt: tag.addedAt.toISOString(),
+  })),
+});
+
 /** Tags on profiles and the rules that set them from events. */
 export function registerTagRoutes(api: App, deps: HttpDeps): void {
   const tags = ["tags"];
-  const { db, clock } = deps;
-
-  const profileTags = async (workspaceId: string, profileId: string) => ({
-    items: (await tagsOf(db, workspaceId, profileId)).map((row) => ({
-      tag: row.tag,
-      source: row.source,
-      addedAt: row.added_at.toISOString(),
-    })),
-  });
+  const { db } = deps;
 
   api.get(
     "/tags",
@@ -89,14 +86,14 @@ export function registerTagRoutes(api: App, deps: HttpDeps): void {
         response: { 200: ProfileTags },
       },
     },
-    async (request) => {
-      const profile = await resolveProfile(
-        deps.profiles,
-        request.auth.workspaceId,
-        request.params.id,
-      );
-      return profileTags(request.auth.workspaceId, profile.id);
-    },
+    async (request) =>
+      profileTagsView(
+        await listProfileTags(
+          deps,
+          request.auth.workspaceId,
+          request.params.id,
+        ),
+      ),
   );
 
   api.post(
@@ -113,19 +110,13 @@ export function registerTagRoutes(api: App, deps: HttpDeps): void {
         response: { 200: ProfileTags },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const tag = normalizeTag(request.body.tag);
-      const profile = await resolveProfile(
-        deps.profiles,
-        workspaceId,
-        request.params.id,
-      );
-      await db.tx((tx) =>
-        addTag(tx, workspaceId, profile.id, tag, clock.now(), "api"),
-      );
-      return profileTags(workspaceId, profile.id);
-    },
+    async (request) =>
+      profileTagsView(
+        await tagProfile(deps, request.auth.workspaceId, {
+          profileId: request.params.id,
+          tag: request.body.tag,
+        }),
+      ),
   );
 
   api.delete(
@@ -141,24 +132,13 @@ export function registerTagRoutes(api: App, deps: HttpDeps): void {
         response: { 200: ProfileTags },
       },
     },
-    async (request) => {
-      const workspaceId = request.auth.workspaceId;
-      const tag = normalizeTag(request.params.tag, "/params/tag");
-      const profile = await resolveProfile(
-        deps.profiles,
-        workspaceId,
-        request.params.id,
-      );
-      const removed = await db.tx((tx) =>
-        removeTag(tx, workspaceId, profile.id, tag, clock.now()),
-      );
-      if (!removed)
-        throw new DomainError(
-          "not_found",
-          `profile ${profile.id} has no tag "${tag}"`,
-        );
-      return profileTags(workspaceId, profile.id);
-    },
+    async (request) =>
+      profileTagsView(
+        await untagProfile(deps, request.auth.workspaceId, {
+          profileId: request.params.id,
+          tag: request.params.tag,
+        }),
+      ),
   );
 
   api.get(
@@ -182,23 +162,18 @@ export function registerTagRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Create a rule: when an event named `event` matching `where` (property filters) is processed, add or remove `tag`",
-        body: Type.Record(Type.String(), Type.Unknown()),
+        body: NewTagRule,
         response: { 201: TagRuleView },
       },
     },
-    async (request, reply) => {
-      const workspaceId = request.auth.workspaceId;
-      const input = parseTagRule(request.body);
-      const now = clock.now();
-      const rule: TagRule = {
-        id: newTagRuleId(),
-        ...input,
-        createdAt: now,
-        updatedAt: now,
-      };
-      await db.tx((tx) => insertTagRule(tx, workspaceId, rule, now));
-      return reply.status(201).send(ruleView(rule));
-    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(
+          ruleView(
+            await createTagRule(deps, request.auth.workspaceId, request.body),
+          ),
+        ),
   );
 
   api.delete(
@@ -212,11 +187,7 @@ export function registerTagRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const deleted = await db.tx((tx) =>
-        deleteTagRule(tx, request.auth.workspaceId, request.params.id),
-      );
-      if (!deleted)
-        throw new DomainError("not_found", `no tag rule ${request.params.id}`);
+      await deleteTagRule(db, request.auth.workspaceId, request.params.id);
       return { deleted: request.params.id };
     },
   );

@@ -13,10 +13,9 @@ export interface TagChange {
 export async function insertTags(
   tx: Tx,
   workspaceId: string,
-  tags: TagChange[],
-  source: string,
-  at: Date,
+  added: { tags: TagChange[]; source: string; at: Date },
 ): Promise<TagChange[]> {
+  const { tags, source, at } = added;
   if (tags.length === 0) return [];
   const rows = await tx.query<{ profile_id: string; tag: string }>(
     `insert into profile_tags (workspace_id, profile_id, tag, source, added_at)

@@ -27,7 +27,7 @@ describeOnDatabases("tags API and tag rules", (db) => {
       body: JSON.stringify({ writeKey: ws.writeKey, batch }),
     });
     assert.equal(response.status, 200, await response.text());
-    await settleWorkspace(herald, db(), ws.id);
+    await settleWorkspace(herald, ws.id);
   }
 
   async function profileId(ws: NewWorkspace, userId: string): Promise<string> {

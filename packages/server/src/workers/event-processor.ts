@@ -362,24 +362,20 @@ export class EventProcessor extends LoopWorker {
         let orderProfile: string | undefined;
         switch (change.kind) {
           case "placed":
-            newOrder = await insertOrder(
-              tx,
-              workspaceId,
-              target,
-              change.order,
-              event.messageId,
-              now,
-            );
+            newOrder = await insertOrder(tx, workspaceId, {
+              profileId: target,
+              order: change.order,
+              messageId: event.messageId,
+              at: now,
+            });
             orderProfile = target;
             break;
           case "updated":
-            orderProfile = await updateOrder(
-              tx,
-              workspaceId,
-              change.orderId,
-              change.order,
-              now,
-            );
+            orderProfile = await updateOrder(tx, workspaceId, {
+              orderId: change.orderId,
+              order: change.order,
+              at: now,
+            });
             break;
           case "cancelled":
             orderProfile = await cancelOrder(
@@ -390,22 +386,18 @@ export class EventProcessor extends LoopWorker {
             );
             break;
           case "refunded":
-            orderProfile = await refundOrder(
-              tx,
-              workspaceId,
-              change.orderId,
-              change.amount,
-              now,
-            );
+            orderProfile = await refundOrder(tx, workspaceId, {
+              orderId: change.orderId,
+              amount: change.amount,
+              at: now,
+            });
             break;
           case "fulfillment":
-            await setFulfillment(
-              tx,
-              workspaceId,
-              change.orderId,
-              change.fulfillment,
-              now,
-            );
+            await setFulfillment(tx, workspaceId, {
+              orderId: change.orderId,
+              fulfillment: change.fulfillment,
+              at: now,
+            });
             break;
         }
         if (orderProfile) await refreshOrderStats(orderProfile);
@@ -448,7 +440,7 @@ export class EventProcessor extends LoopWorker {
     await moveIdentities(tx, workspaceId, mergedId, survivorId);
     await rekeyEvents(tx, workspaceId, mergedId, survivorId);
     await rekeyOrders(tx, workspaceId, mergedId, survivorId);
-    await markMerged(tx, workspaceId, mergedId, survivorId, now);
+    await markMerged(tx, workspaceId, { mergedId, survivorId, at: now });
     await insertMerge(tx, {
       workspaceId,
       survivorId,

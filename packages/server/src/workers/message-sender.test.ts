@@ -441,24 +441,18 @@ describeOnDatabases("message sender over SMTP", (db) => {
           doubleOptIn: false,
           createdAt: now,
         });
-      await setListStatus(
-        tx,
-        ws.id,
-        "news",
-        [profileId],
-        "subscribed",
-        "test",
-        now,
-      );
-      await setListStatus(
-        tx,
-        ws.id,
-        "deals",
-        [profileId],
-        "subscribed",
-        "test",
-        now,
-      );
+      await setListStatus(tx, ws.id, "news", {
+        profileIds: [profileId],
+        status: "subscribed",
+        source: "test",
+        at: now,
+      });
+      await setListStatus(tx, ws.id, "deals", {
+        profileIds: [profileId],
+        status: "subscribed",
+        source: "test",
+        at: now,
+      });
     });
     const toList = (key: string, listId: string, who = profileId) =>
       queueMessage(herald, {

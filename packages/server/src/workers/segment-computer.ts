@@ -1,9 +1,9 @@
 import type { Clock } from "@herald/core/clock";
-import { usesRfm } from "@herald/core/segments/segments";
 import { isConflict, type Database, type Tx } from "../db/database.ts";
-import { rfmThresholds } from "../profiles/profiles.sql.ts";
+import { rfmThresholdsFor } from "../profiles/profile-service.ts";
+import { segmentsChannel } from "../segments/segments.sql.ts";
+import { analyzeMemberships } from "../segments/segment-members.sql.ts";
 import {
-  analyzeMemberships,
   advanceComputation,
   batchEnd,
   claimComputation,
@@ -11,10 +11,9 @@ import {
   countProfiles,
   failComputation,
   nextRefreshAt,
-  segmentsChannel,
   startedSegments,
   startComputation,
-} from "../segments/segments.sql.ts";
+} from "../segments/segment-computation.sql.ts";
 import type { Logger } from "../logger.ts";
 import {
   evaluateProfiles,
@@ -108,13 +107,7 @@ export class SegmentComputer extends LoopWorker {
       });
     if (failed) {
       this.#logger.error({ ...failed }, "segment computation failed");
-      await failComputation(
-        this.#db,
-        failed.workspaceId,
-        failed.id,
-        failed.error,
-        failed.version,
-      );
+      await failComputation(this.#db, failed.workspaceId, failed);
       return 1;
     }
     // A finished computation may have written many memberships and timers at once: the
@@ -138,22 +131,21 @@ export class SegmentComputer extends LoopWorker {
       (cursor === null && segment.processed === 0)
     ) {
       // The first batch: count profiles and freeze the values the definition needs.
-      const rfm = usesRfm(segment.definition)
-        ? await rfmThresholds(tx, workspaceId, now)
-        : undefined;
-      params = rfm ? { rfm } : {};
-      const refresh = segment.status === "ready";
-      await startComputation(
+      const rfm = await rfmThresholdsFor(
         tx,
         workspaceId,
-        id,
-        {
-          total: await countProfiles(tx, workspaceId),
-          params,
-          emitChanges: segment.emitChanges || refresh,
-        },
+        segment.definition,
         now,
       );
+      params = rfm ? { rfm } : {};
+      const refresh = segment.status === "ready";
+      await startComputation(tx, workspaceId, {
+        id,
+        total: await countProfiles(tx, workspaceId),
+        params,
+        emitChanges: segment.emitChanges || refresh,
+        at: now,
+      });
     }
     const catalog = await loadCatalog(tx, workspaceId);
     // Segments built on this one follow its changes, unless their own computation has not
@@ -165,13 +157,13 @@ export class SegmentComputer extends LoopWorker {
     );
     const emit = segment.emitChanges || segment.status === "ready";
     const upTo = await batchEnd(tx, workspaceId, cursor, this.#batchSize);
-    const result = await computeRange(
-      tx,
-      workspaceId,
-      { id, definition: segment.definition, rfm: params.rfm },
-      { after: cursor, upTo },
-      { now, cause: "computation", returnIds: emit || dependents.length > 0 },
-    );
+    const result = await computeRange(tx, workspaceId, {
+      segment: { id, definition: segment.definition, rfm: params.rfm },
+      range: { after: cursor, upTo },
+      now,
+      cause: "computation",
+      returnIds: emit || dependents.length > 0,
+    });
     if (emit) {
       const made = [
         ...result.entered.map((profileId) => ({
@@ -185,14 +177,12 @@ export class SegmentComputer extends LoopWorker {
           change: "exited" as const,
         })),
       ];
-      await recordMembershipEvents(
-        tx,
-        workspaceId,
+      await recordMembershipEvents(tx, workspaceId, {
         made,
-        catalog.segments,
+        segments: catalog.segments,
         now,
-        () => true,
-      );
+        silent: () => true,
+      });
     }
     if (dependents.length > 0) {
       const changes = new Map<string, ProfileChange>();
@@ -201,23 +191,21 @@ export class SegmentComputer extends LoopWorker {
           keys: new Set([`segment:${id}`]),
           silent: true,
         });
-      await evaluateProfiles(tx, workspaceId, catalog.segments, changes, {
+      await evaluateProfiles(tx, workspaceId, {
+        segments: catalog.segments,
+        changes,
         now,
         cause: "membership",
       });
     }
     cursor = upTo;
-    await advanceComputation(
-      tx,
-      workspaceId,
+    await advanceComputation(tx, workspaceId, {
       id,
-      {
-        cursor,
-        processed: result.profiles,
-        refreshAt: params.rfm ? new Date(now.getTime() + 86_400_000) : null,
-      },
-      now,
-    );
+      cursor,
+      processed: result.profiles,
+      refreshAt: params.rfm ? new Date(now.getTime() + 86_400_000) : null,
+      at: now,
+    });
     this.#logger.debug(
       {
         workspaceId,

@@ -5,13 +5,13 @@ import {
   dueExpiries,
   nextExpiryAt,
   recomputeScores,
-} from "../scores/scores.sql.ts";
+} from "../scores/score-points.sql.ts";
 import {
   dueTimers,
   nextTimerAt,
   segmentTimersChannel,
   takeTimers,
-} from "../segments/segments.sql.ts";
+} from "../segments/segment-timers.sql.ts";
 import type { Logger } from "../logger.ts";
 import {
   evaluateProfiles,
@@ -156,7 +156,9 @@ export class SegmentTimers extends LoopWorker {
         }
         if (changes.size > 0) {
           const catalog = await loadCatalog(tx, workspaceId);
-          await evaluateProfiles(tx, workspaceId, catalog.segments, changes, {
+          await evaluateProfiles(tx, workspaceId, {
+            segments: catalog.segments,
+            changes,
             now,
             cause: "time",
           });

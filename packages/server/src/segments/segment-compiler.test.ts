@@ -12,7 +12,7 @@ import {
   lazyParam,
   SqlParams,
   type CompileContext,
-} from "./segment-sql.ts";
+} from "./segment-compiler.ts";
 
 /**
  * The value tests of segment conditions mean the same in core (incremental evaluation,
