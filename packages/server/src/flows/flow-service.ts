@@ -15,24 +15,15 @@ import {
   upsertSchedule,
   audienceBatch,
 } from "./flow-triggers.sql.ts";
+import * as flowsSql from "./flows.sql.ts";
+import type { FlowRecord } from "./flow-record.ts";
+import * as runsSql from "./flow-runs.sql.ts";
 import {
   endedAtNodes,
-  entryHistory,
-  flowsChannel,
-  getFlow,
-  getVersion,
-  insertFlow,
-  listVersions,
-  migrateRuns,
   nodeConversions,
   nodeStats,
-  publishVersion,
-  referenceIds,
   runStats,
-  setFlowStatus,
-  updateDraft,
-  type FlowRecord,
-} from "./flows.sql.ts";
+} from "./flow-stats.sql.ts";
 import { daysOfUseOf, recentTriggerEvents } from "./flow-facts.sql.ts";
 import { getProfileRow, toProfile } from "../profiles/profiles.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
@@ -48,6 +39,12 @@ import {
  * versions, per-node statistics, a dry run, and starting a run by API call.
  */
 
+/** What the flow use-cases run with: the database and the clock. */
+export interface FlowDeps {
+  db: Database;
+  clock: Clock;
+}
+
 /** Validates a definition against the workspace's templates, segments, lists and pools. */
 export async function checkDefinition(
   db: Database,
@@ -56,7 +53,7 @@ export async function checkDefinition(
 ): Promise<FlowDefinition> {
   const { definition, problems } = validateFlow(
     raw,
-    await referenceIds(db, workspaceId),
+    await flowsSql.referenceIds(db, workspaceId),
   );
   if (!definition || problems.length > 0) {
     const first = problems[0];
@@ -69,10 +66,17 @@ export async function checkDefinition(
   return definition;
 }
 
-/** Creates a flow as a draft. */
-export async function createFlow(
+/** The workspace's flows, by name. */
+export async function listFlows(
   db: Database,
-  clock: Clock,
+  workspaceId: string,
+): Promise<FlowRecord[]> {
+  return flowsSql.listFlows(db, workspaceId);
+}
+
+/** Creates a flow as a draft (installed from the library when `libraryName` is set). */
+export async function createFlow(
+  { db, clock }: FlowDeps,
   workspaceId: string,
   raw: unknown,
   libraryName: string | null = null,
@@ -89,7 +93,7 @@ export async function createFlow(
     createdAt: now,
     updatedAt: now,
   };
-  await insertFlow(db, workspaceId, flow);
+  await flowsSql.insertFlow(db, workspaceId, flow);
   return flow;
 }
 
@@ -99,7 +103,7 @@ export async function requireFlow(
   workspaceId: string,
   flowId: string,
 ): Promise<FlowRecord> {
-  const flow = await getFlow(db, workspaceId, flowId);
+  const flow = await flowsSql.getFlow(db, workspaceId, flowId);
   if (!flow || flow.status === "archived")
     throw new DomainError("not_found", `no flow ${flowId}`);
   return flow;
@@ -107,15 +111,18 @@ export async function requireFlow(
 
 /** Replaces a flow's draft; live runs are untouched until it is published. */
 export async function updateFlow(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
   raw: unknown,
 ): Promise<FlowRecord> {
   await requireFlow(db, workspaceId, flowId);
   const draft = await checkDefinition(db, workspaceId, raw);
-  await updateDraft(db, workspaceId, flowId, draft, clock.now());
+  await flowsSql.updateDraft(db, workspaceId, {
+    flowId,
+    draft,
+    at: clock.now(),
+  });
   return requireFlow(db, workspaceId, flowId);
 }
 
@@ -125,8 +132,7 @@ export async function updateFlow(
  * occurrence, or the catalog cursor (only changes from now on count).
  */
 export async function publishFlow(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
 ): Promise<{ version: number }> {
@@ -134,13 +140,11 @@ export async function publishFlow(
   const definition = await checkDefinition(db, workspaceId, flow.draft);
   const now = clock.now();
   const version = await db.tx(async (tx) => {
-    const published = await publishVersion(
-      tx,
-      workspaceId,
+    const published = await flowsSql.publishVersion(tx, workspaceId, {
       flowId,
       definition,
-      now,
-    );
+      at: now,
+    });
     const trigger = definition.trigger;
     if (trigger.type === "schedule") {
       const start = new Date(trigger.start);
@@ -153,11 +157,15 @@ export async function publishFlow(
         flowId,
         await lastCatalogChangeId(tx, workspaceId),
       );
-    tx.notify(flowsChannel);
+    tx.notify(flowsSql.flowsChannel);
     return published;
   });
   if (definition.trigger.type === "date")
-    await armDateTimers(db, workspaceId, flowId, definition.trigger, now);
+    await armDateTimers(db, workspaceId, {
+      flowId,
+      trigger: definition.trigger,
+      now,
+    });
   return { version };
 }
 
@@ -165,19 +173,23 @@ export async function publishFlow(
 async function armDateTimers(
   db: Database,
   workspaceId: string,
-  flowId: string,
-  trigger: Extract<FlowDefinition["trigger"], { type: "date" }>,
-  now: Date,
+  {
+    flowId,
+    trigger,
+    now,
+  }: {
+    flowId: string;
+    trigger: Extract<FlowDefinition["trigger"], { type: "date" }>;
+    now: Date;
+  },
 ): Promise<void> {
   let after: string | null = null;
   for (;;) {
-    const batch = await profilesWithTrait(
-      db,
-      workspaceId,
-      trigger.trait,
+    const batch = await profilesWithTrait(db, workspaceId, {
+      trait: trigger.trait,
       after,
-      1000,
-    );
+      limit: 1000,
+    });
     const rows = batch
       .map((p) => ({
         profileId: p.id,
@@ -194,7 +206,7 @@ async function armDateTimers(
       );
     await db.tx(async (tx) => {
       await upsertDateTimers(tx, workspaceId, flowId, rows);
-      tx.notify(flowsChannel);
+      tx.notify(flowsSql.flowsChannel);
     });
     const last = batch.at(-1);
     if (!last || batch.length < 1000) return;
@@ -204,8 +216,7 @@ async function armDateTimers(
 
 /** Pauses a live flow (runs wait where they are, nothing is sent) or resumes it. */
 export async function setFlowPaused(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
   paused: boolean,
@@ -217,22 +228,19 @@ export async function setFlowPaused(
       "this flow was never published: publish it first",
     );
   await db.tx(async (tx) => {
-    await setFlowStatus(
-      tx,
-      workspaceId,
+    await flowsSql.setFlowStatus(tx, workspaceId, {
       flowId,
-      paused ? "paused" : "live",
-      clock.now(),
-    );
-    tx.notify(flowsChannel);
+      status: paused ? "paused" : "live",
+      at: clock.now(),
+    });
+    tx.notify(flowsSql.flowsChannel);
   });
   return requireFlow(db, workspaceId, flowId);
 }
 
 /** Moves the live runs of one version to another, renaming nodes that changed id. */
 export async function moveRuns(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
   input: {
@@ -243,8 +251,8 @@ export async function moveRuns(
 ): Promise<{ moved: number }> {
   await requireFlow(db, workspaceId, flowId);
   const [from, to] = await Promise.all([
-    getVersion(db, workspaceId, flowId, input.fromVersion),
-    getVersion(db, workspaceId, flowId, input.toVersion),
+    flowsSql.getVersion(db, workspaceId, flowId, input.fromVersion),
+    flowsSql.getVersion(db, workspaceId, flowId, input.toVersion),
   ]);
   if (!from || !to)
     throw new DomainError(
@@ -267,16 +275,12 @@ export async function moveRuns(
     );
   }
   const moved = await db.tx(async (tx) => {
-    const count = await migrateRuns(
-      tx,
-      workspaceId,
+    const count = await runsSql.migrateRuns(tx, workspaceId, {
       flowId,
-      input.fromVersion,
-      input.toVersion,
-      input.nodeMap,
-      clock.now(),
-    );
-    tx.notify(flowsChannel);
+      ...input,
+      at: clock.now(),
+    });
+    tx.notify(flowsSql.flowsChannel);
     return count;
   });
   return { moved };
@@ -316,7 +320,7 @@ interface NodeStats {
  * A conversion is a goal after the run's first message was sent; a goal before it is
  * counted apart (`exitedBeforeFirstMessage`) and earns no revenue.
  */
-export async function flowStats(
+export async function getFlowStats(
   db: Database,
   workspaceId: string,
   flowId: string,
@@ -338,7 +342,7 @@ export async function flowStats(
         revenue: 0,
       },
     };
-  const definition = await getVersion(db, workspaceId, flowId, v);
+  const definition = await flowsSql.getVersion(db, workspaceId, flowId, v);
   const [passed, runs, conversions, ended] = await Promise.all([
     nodeStats(db, workspaceId, flowId, v),
     runStats(db, workspaceId, flowId, v),
@@ -412,28 +416,46 @@ export async function flowStats(
   return { version: v, nodes, totals: runs.totals };
 }
 
-/** A flow's versions. */
-export async function flowVersions(
+/** A flow's published versions, newest first. */
+export async function listVersions(
   db: Database,
   workspaceId: string,
   flowId: string,
 ) {
   await requireFlow(db, workspaceId, flowId);
-  return (await listVersions(db, workspaceId, flowId)).map((v) => ({
+  return (await flowsSql.listVersions(db, workspaceId, flowId)).map((v) => ({
     version: v.version,
     publishedAt: v.published_at.toISOString(),
   }));
 }
 
-/** Starts a run for a shopper by API call (flows with an `api` trigger, or any flow an operator starts by hand). */
-export async function triggerFlow(
+/** A page of a flow's runs, newest first, each with its goal. */
+export async function listRuns(
   db: Database,
-  engine: FlowEngine,
-  clock: Clock,
   workspaceId: string,
   flowId: string,
-  input: { profileId: string; data?: Record<string, unknown> },
+  filter: { status?: Run["status"] | undefined; limit: number },
+) {
+  await requireFlow(db, workspaceId, flowId);
+  const rows = await runsSql.listRuns(db, workspaceId, flowId, filter);
+  return rows.map((row) => ({
+    ...runsSql.toRun(row),
+    goal: runsSql.toRunGoal(row),
+  }));
+}
+
+/**
+ * Starts a run for a shopper by API call (flows with an `api` trigger, or any flow an
+ * operator starts by hand); `conflict` in a process that runs no flows.
+ */
+export async function triggerFlow(
+  { db, clock, flows: engine }: FlowDeps & { flows?: FlowEngine | undefined },
+  workspaceId: string,
+  flowId: string,
+  input: { profileId: string; data?: Record<string, unknown> | undefined },
 ): Promise<{ runId: string | null; status: string }> {
+  if (!engine)
+    throw new DomainError("conflict", "flows are not running in this process");
   const flow = await requireFlow(db, workspaceId, flowId);
   if (flow.status !== "live" || flow.currentVersion === null)
     throw new DomainError(
@@ -457,13 +479,11 @@ export async function triggerFlow(
   const profileId = profile.merged_into ?? profile.id;
   const now = clock.now();
   return db.tx(async (tx) => {
-    const history = await entryHistory(
-      tx,
-      workspaceId,
+    const history = await runsSql.entryHistory(tx, workspaceId, {
       flowId,
       profileId,
-      null,
-    );
+      correlation: null,
+    });
     if (
       !mayEnter(
         definition.settings?.reentry ?? { policy: "every_time" },
@@ -508,8 +528,7 @@ export interface DryRunPath {
  * to every wait's end and no further events arriving.
  */
 export async function dryRun(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
   limit: number,
@@ -527,24 +546,26 @@ export async function dryRun(
     const segmentId =
       trigger.type === "schedule" ? trigger.segmentId : trigger.segmentId;
     candidates = (
-      await audienceBatch(db, workspaceId, segmentId, null, limit)
+      await audienceBatch(db, workspaceId, { segmentId, after: null, limit })
     ).map((p) => ({ id: p.id }));
   } else if (trigger.type === "date") {
     candidates = (
-      await profilesWithTrait(db, workspaceId, trigger.trait, null, limit)
+      await profilesWithTrait(db, workspaceId, {
+        trait: trigger.trait,
+        after: null,
+        limit,
+      })
     ).map((p) => ({ id: p.id }));
   } else if (trigger.type === "event" || trigger.type === "form") {
     // The newest event of each shopper in the last week that the trigger, filters
     // included, would have started a run for.
     const name = trigger.type === "event" ? trigger.event : "Form Submitted";
     const seen = new Set<string>();
-    for (const e of await recentTriggerEvents(
-      db,
-      workspaceId,
+    for (const e of await recentTriggerEvents(db, workspaceId, {
       name,
-      new Date(now.getTime() - 7 * 86_400_000),
-      limit * 20,
-    )) {
+      since: new Date(now.getTime() - 7 * 86_400_000),
+      limit: limit * 20,
+    })) {
       if (seen.has(e.profile_id)) continue;
       const event = { name, properties: e.properties, timestamp: e.timestamp };
       if (!triggerMatches(trigger, event)) continue;

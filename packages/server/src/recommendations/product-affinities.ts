@@ -41,7 +41,11 @@ async function countOrder(
   const lines = productLines(item.event.properties).filter((l) => l.product_id);
   if (lines.length === 0) return;
   const ids = lines.map((l) => l.product_id ?? "");
-  await addAffinities(tx, workspaceId, "bought", pairsOf(ids), now);
+  await addAffinities(tx, workspaceId, {
+    kind: "bought",
+    pairs: pairsOf(ids),
+    at: now,
+  });
 
   const categories = new Map<string, string>();
   for (const line of lines)
@@ -55,13 +59,11 @@ async function countOrder(
       unknown.map((productId) => ({ productId })),
     ))
       if (row.category) categories.set(row.product_id, row.category);
-  await addAffinities(
-    tx,
-    workspaceId,
-    "category",
-    pairsOf([...categories.values()]),
-    now,
-  );
+  await addAffinities(tx, workspaceId, {
+    kind: "category",
+    pairs: pairsOf([...categories.values()]),
+    at: now,
+  });
 
   const units = new Map<string, number>();
   for (const line of lines)
@@ -146,7 +148,7 @@ async function countViews(
         [other.product_id, view.productId],
       );
   }
-  await addAffinities(tx, workspaceId, "viewed", pairs, now);
+  await addAffinities(tx, workspaceId, { kind: "viewed", pairs, at: now });
 }
 
 /** The recommendation counts' event handler; register it with `processor.addHandler`. */
