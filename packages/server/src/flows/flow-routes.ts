@@ -1,9 +1,9 @@
 import Type from "typebox";
 import type { FlowRecord } from "./flow-record.ts";
+import { dryRun } from "./flow-dry-run.ts";
+import { getFlowStats } from "./flow-stats.ts";
 import {
   createFlow,
-  dryRun,
-  getFlowStats,
   listFlows,
   listRuns,
   listVersions,

@@ -1,8 +1,8 @@
 import type { Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
-import { advance, type Effect, type Run } from "@herald/core/flows/advance";
+import type { Run } from "@herald/core/flows/advance";
 import type { FlowDefinition } from "@herald/core/flows/definition";
-import { mayEnter, triggerMatches } from "@herald/core/flows/entry";
+import { mayEnter } from "@herald/core/flows/entry";
 import { nextDateTrigger, safeTimeZone } from "@herald/core/flows/schedule";
 import { validateFlow } from "@herald/core/flows/validate";
 import { prefixedId } from "@herald/core/ids";
@@ -13,30 +13,18 @@ import {
   setCatalogCursor,
   upsertDateTimers,
   upsertSchedule,
-  audienceBatch,
 } from "./flow-triggers.sql.ts";
 import * as flowsSql from "./flows.sql.ts";
 import type { FlowRecord } from "./flow-record.ts";
 import * as runsSql from "./flow-runs.sql.ts";
-import {
-  endedAtNodes,
-  nodeConversions,
-  nodeStats,
-  runStats,
-} from "./flow-stats.sql.ts";
-import { daysOfUseOf, recentTriggerEvents } from "./flow-facts.sql.ts";
-import { getProfileRow, toProfile } from "../profiles/profiles.sql.ts";
-import { getSettings } from "../workspaces/settings.sql.ts";
-import {
-  gatherRunFacts,
-  triggerProducts,
-  type FlowEngine,
-} from "./flow-engine.ts";
+import { getProfileRow } from "../profiles/profiles.sql.ts";
+import type { FlowEngine } from "./flow-engine.ts";
 
 /**
  * Flows as the admin API and the CLI manage them: drafts validated on save, publishing an
  * immutable version (and arming its timers), pausing and resuming, moving runs between
- * versions, per-node statistics, a dry run, and starting a run by API call.
+ * versions, listing runs, and starting a run by API call. Per-node statistics are in
+ * flow-stats.ts, the dry run in flow-dry-run.ts.
  */
 
 /** What the flow use-cases run with: the database and the clock. */
@@ -286,136 +274,6 @@ export async function moveRuns(
   return { moved };
 }
 
-/** What the stats say of one node: how many passed, wait, ended there, and what it earned. */
-interface NodeStats {
-  type: string;
-  entered: number;
-  waiting: number;
-  /** Runs that ended at this node by reaching it (an exit node) or early (goal, exit event). */
-  completed: number;
-  exited: number;
-  /** Converted runs that passed this node, and their revenue. */
-  converted: number;
-  revenue: number;
-  /** Runs that exited at this node because their goal came before their first message (no conversion). */
-  exitedBeforeFirstMessage: number;
-  /** Passes by branch (splits, waits for an event). */
-  branches: Record<string, number>;
-  /** Per branch: passes, converted runs, revenue, conversion rate (A/B results), early goals. */
-  branchResults: Record<
-    string,
-    {
-      passed: number;
-      converted: number;
-      revenue: number;
-      conversionRate: number;
-      exitedBeforeFirstMessage: number;
-    }
-  >;
-}
-
-/**
- * Per-node counts of a version (entered, waiting, ended there, each branch, conversions
- * and revenue of the runs that passed, per branch too for A/B splits); and the run totals.
- * A conversion is a goal after the run's first message was sent; a goal before it is
- * counted apart (`exitedBeforeFirstMessage`) and earns no revenue.
- */
-export async function getFlowStats(
-  db: Database,
-  workspaceId: string,
-  flowId: string,
-  version?: number,
-) {
-  const flow = await requireFlow(db, workspaceId, flowId);
-  const v = version ?? flow.currentVersion;
-  if (v === null)
-    return {
-      version: null,
-      nodes: {},
-      totals: {
-        entered: 0,
-        active: 0,
-        completed: 0,
-        exited: 0,
-        converted: 0,
-        exitedBeforeFirstMessage: 0,
-        revenue: 0,
-      },
-    };
-  const definition = await flowsSql.getVersion(db, workspaceId, flowId, v);
-  const [passed, runs, conversions, ended] = await Promise.all([
-    nodeStats(db, workspaceId, flowId, v),
-    runStats(db, workspaceId, flowId, v),
-    nodeConversions(db, workspaceId, flowId, v),
-    endedAtNodes(db, workspaceId, flowId, v),
-  ]);
-  const nodes: Record<string, NodeStats> = {};
-  for (const [id, node] of Object.entries(definition?.nodes ?? {}))
-    nodes[id] = {
-      type: node.type,
-      entered: 0,
-      waiting: 0,
-      completed: 0,
-      exited: 0,
-      converted: 0,
-      revenue: 0,
-      exitedBeforeFirstMessage: 0,
-      branches: {},
-      branchResults: {},
-    };
-  const branchResult = (node: NodeStats, branch: string) =>
-    (node.branchResults[branch] ??= {
-      passed: 0,
-      converted: 0,
-      revenue: 0,
-      conversionRate: 0,
-      exitedBeforeFirstMessage: 0,
-    });
-  for (const row of passed) {
-    const node = nodes[row.node_id];
-    if (!node) continue;
-    node.entered += row.passed;
-    if (row.branch) {
-      node.branches[row.branch] = (node.branches[row.branch] ?? 0) + row.passed;
-      branchResult(node, row.branch).passed += row.passed;
-    }
-  }
-  for (const row of runs.waiting) {
-    const node = nodes[row.node_id];
-    if (node) {
-      node.waiting += row.runs;
-      node.entered += row.runs;
-    }
-  }
-  for (const row of ended) {
-    const node = nodes[row.node_id];
-    if (node) {
-      node.completed += row.completed;
-      node.exited += row.exited;
-      node.exitedBeforeFirstMessage += row.exited_before_first_message;
-    }
-  }
-  for (const row of conversions) {
-    const node = nodes[row.node_id];
-    if (!node) continue;
-    if (row.branch) {
-      // A wait for the goal's event takes its branch: the early goal shows there.
-      const result = branchResult(node, row.branch);
-      result.converted += row.runs;
-      result.revenue += Number(row.revenue);
-      result.exitedBeforeFirstMessage += row.early;
-    } else {
-      node.converted += row.runs;
-      node.revenue += Number(row.revenue);
-    }
-  }
-  for (const node of Object.values(nodes))
-    for (const result of Object.values(node.branchResults))
-      result.conversionRate =
-        result.passed > 0 ? result.converted / result.passed : 0;
-  return { version: v, nodes, totals: runs.totals };
-}
-
 /** A flow's published versions, newest first. */
 export async function listVersions(
   db: Database,
@@ -509,160 +367,4 @@ export async function triggerFlow(
     );
     return { runId: run.id, status: advanced?.status ?? run.status };
   });
-}
-
-/** What a simulated shopper would get. */
-export interface DryRunPath {
-  profileId: string;
-  email: string | null;
-  steps: { at: string; nodeId: string; branch: string | null }[];
-  messages: { at: string; channel: string; templateId: string }[];
-  actions: { at: string; kind: Effect["kind"]; nodeId: string }[];
-  ends: string;
-}
-
-/**
- * Who would enter this flow now and what they would get, without sending anything: the
- * shoppers its trigger would pick (a segment's members, profiles with the date trait,
- * recent senders of the trigger event), each walked through the draft with time moving on
- * to every wait's end and no further events arriving.
- */
-export async function dryRun(
-  { db, clock }: FlowDeps,
-  workspaceId: string,
-  flowId: string,
-  limit: number,
-): Promise<{ candidates: number; paths: DryRunPath[] }> {
-  const flow = await requireFlow(db, workspaceId, flowId);
-  const definition = await checkDefinition(db, workspaceId, flow.draft);
-  const now = clock.now();
-  const trigger = definition.trigger;
-  let candidates: { id: string; trigger?: Record<string, unknown> }[] = [];
-  if (
-    trigger.type === "segment_entered" ||
-    trigger.type === "segment_exited" ||
-    trigger.type === "schedule"
-  ) {
-    const segmentId =
-      trigger.type === "schedule" ? trigger.segmentId : trigger.segmentId;
-    candidates = (
-      await audienceBatch(db, workspaceId, { segmentId, after: null, limit })
-    ).map((p) => ({ id: p.id }));
-  } else if (trigger.type === "date") {
-    candidates = (
-      await profilesWithTrait(db, workspaceId, {
-        trait: trigger.trait,
-        after: null,
-        limit,
-      })
-    ).map((p) => ({ id: p.id }));
-  } else if (trigger.type === "event" || trigger.type === "form") {
-    // The newest event of each shopper in the last week that the trigger, filters
-    // included, would have started a run for.
-    const name = trigger.type === "event" ? trigger.event : "Form Submitted";
-    const seen = new Set<string>();
-    for (const e of await recentTriggerEvents(db, workspaceId, {
-      name,
-      since: new Date(now.getTime() - 7 * 86_400_000),
-      limit: limit * 20,
-    })) {
-      if (seen.has(e.profile_id)) continue;
-      const event = { name, properties: e.properties, timestamp: e.timestamp };
-      if (!triggerMatches(trigger, event)) continue;
-      seen.add(e.profile_id);
-      candidates.push({ id: e.profile_id, trigger: e.properties });
-    }
-  }
-  const timeZone = (await getSettings(db, workspaceId))?.timeZone;
-  const paths: DryRunPath[] = [];
-  for (const candidate of candidates.slice(0, limit)) {
-    const row = await getProfileRow(db, workspaceId, candidate.id);
-    if (!row) continue;
-    const profile = toProfile(row);
-    let run: Run = {
-      id: `dry-${candidate.id}`,
-      flowId,
-      version: 0,
-      profileId: candidate.id,
-      status: "active",
-      nodeId: definition.start,
-      wakeAt: now,
-      waitingFor: null,
-      correlation: null,
-      context: {
-        trigger: candidate.trigger
-          ? {
-              name: "trigger",
-              properties: candidate.trigger,
-              timestamp: now.toISOString(),
-            }
-          : null,
-        coupons: {},
-        data: {},
-      },
-      visits: {},
-      enteredAt: now,
-      exitReason: null,
-    };
-    const products = triggerProducts(run);
-    const daysOfUse =
-      products.length > 0
-        ? await daysOfUseOf(db, workspaceId, products)
-        : new Map<string, number>();
-    const facts = await db.tx((tx) =>
-      gatherRunFacts(
-        tx,
-        workspaceId,
-        { run, definition },
-        { profile, timeZone, daysOfUse, now },
-      ),
-    );
-    const path: DryRunPath = {
-      profileId: candidate.id,
-      email: profile.email,
-      steps: [],
-      messages: [],
-      actions: [],
-      ends: "still running after 50 steps",
-    };
-    let at = now;
-    let input: Parameters<typeof advance>[2] = { kind: "start" };
-    for (let round = 0; round < 50; round++) {
-      const result = advance(definition, run, input, facts, at);
-      for (const step of result.steps)
-        path.steps.push({
-          at: at.toISOString(),
-          nodeId: step.nodeId,
-          branch: step.branch,
-        });
-      for (const effect of result.effects) {
-        if (effect.kind === "send")
-          path.messages.push({
-            at: at.toISOString(),
-            channel: effect.channel,
-            templateId: effect.templateId,
-          });
-        else
-          path.actions.push({
-            at: at.toISOString(),
-            kind: effect.kind,
-            nodeId: effect.nodeId,
-          });
-        if (effect.kind === "coupon")
-          result.run.context.coupons[effect.poolId] = "(a new code)";
-      }
-      run = result.run;
-      if (run.status === "completed" || run.status === "exited") {
-        path.ends =
-          run.status === "completed"
-            ? `completed at ${run.nodeId}`
-            : `exited: ${run.exitReason ?? ""}`;
-        break;
-      }
-      if (run.status === "waiting" && run.wakeAt) at = run.wakeAt;
-      input = { kind: "wake" };
-    }
-    paths.push(path);
-  }
-  return { candidates: candidates.length, paths };
 }
