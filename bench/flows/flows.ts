@@ -17,7 +17,7 @@ import type { Database } from "../../packages/server/src/db/database.ts";
 import {
   claimDueRuns,
   insertRuns,
-} from "../../packages/server/src/flows/flows.sql.ts";
+} from "../../packages/server/src/flows/flow-runs.sql.ts";
 import { insertProfiles } from "../../packages/server/src/profiles/profiles.sql.ts";
 import { workspaceStore } from "../../packages/server/src/workspaces/workspaces.sql.ts";
 import {
@@ -37,14 +37,19 @@ async function prepare(db: Database, clock: ManualClock) {
   const workspace = await createWorkspace(workspaceStore(db), clock, {
     name: "bench",
   });
-  const template = await createTemplate(db, clock, workspace.id, "reminder", {
-    channel: "email",
-    content: {
-      subject: "Hi {{ first_name }}",
-      mjml: "<mjml><mj-body><mj-section><mj-column><mj-text>Hello</mj-text></mj-column></mj-section></mj-body></mjml>",
+  const template = await createTemplate(
+    { db, clock },
+    workspace.id,
+    "reminder",
+    {
+      channel: "email",
+      content: {
+        subject: "Hi {{ first_name }}",
+        mjml: "<mjml><mj-body><mj-section><mj-column><mj-text>Hello</mj-text></mj-column></mj-section></mj-body></mjml>",
+      },
     },
-  });
-  const flow = await createFlow(db, clock, workspace.id, {
+  );
+  const flow = await createFlow({ db, clock }, workspace.id, {
     name: "bench",
     trigger: { type: "api" },
     start: "wait",
@@ -59,8 +64,8 @@ async function prepare(db: Database, clock: ManualClock) {
       done: { type: "exit" },
     },
   });
-  await publishFlow(db, clock, workspace.id, flow.id);
-  const quiet = await createFlow(db, clock, workspace.id, {
+  await publishFlow({ db, clock }, workspace.id, flow.id);
+  const quiet = await createFlow({ db, clock }, workspace.id, {
     name: "bench without effects",
     trigger: { type: "api" },
     start: "wait",
@@ -69,7 +74,7 @@ async function prepare(db: Database, clock: ManualClock) {
       done: { type: "exit" },
     },
   });
-  await publishFlow(db, clock, workspace.id, quiet.id);
+  await publishFlow({ db, clock }, workspace.id, quiet.id);
   const now = clock.now();
   const profiles = Array.from({ length: total }, () => uuidv7(now));
   for (let i = 0; i < total; i += 5_000) {
@@ -95,7 +100,7 @@ async function prepare(db: Database, clock: ManualClock) {
         enteredAt: now,
         exitReason: null,
       }));
-      await insertRuns(tx, workspace.id, runs, now);
+      await insertRuns(tx, workspace.id, { runs, at: now });
     });
   }
   await db.query("analyze");

@@ -87,14 +87,14 @@ async function main() {
   const workspace = await createWorkspace(workspaceStore(db), clock, {
     name: "latency",
   });
-  const template = await createTemplate(db, clock, workspace.id, "ping", {
+  const template = await createTemplate({ db, clock }, workspace.id, "ping", {
     channel: "email",
     content: {
       subject: "Pong {{ event.n }}",
       mjml: "<mjml><mj-body><mj-section><mj-column><mj-text>Pong</mj-text></mj-column></mj-section></mj-body></mjml>",
     },
   });
-  const flow = await createFlow(db, clock, workspace.id, {
+  const flow = await createFlow({ db, clock }, workspace.id, {
     name: "Instant",
     trigger: { type: "event", event: "Bench Ping" },
     start: "send",
@@ -110,7 +110,7 @@ async function main() {
     },
     settings: { reentry: { policy: "every_time" } },
   });
-  await publishFlow(db, clock, workspace.id, flow.id);
+  await publishFlow({ db, clock }, workspace.id, flow.id);
   await db.close();
 
   const smtp = await arrivals();

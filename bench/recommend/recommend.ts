@@ -153,26 +153,21 @@ for (const [shopper, next] of firstAfter) {
   const bought = await purchasedProducts(db, ws, profileId);
   timing.purchased += performance.now() - t;
   t = performance.now();
-  const together = await pairedProducts(
-    db,
-    ws,
-    "bought",
-    last,
-    bought,
-    false,
-    5,
-  );
+  const together = await pairedProducts(db, ws, {
+    kind: "bought",
+    ids: last,
+    exclude: bought,
+    includeOutOfStock: false,
+    limit: 5,
+  });
   timing.together += performance.now() - t;
   t = performance.now();
-  const best = await bestsellingProducts(
-    db,
-    ws,
+  const best = await bestsellingProducts(db, ws, {
     since,
-    undefined,
-    bought,
-    false,
-    5,
-  );
+    exclude: bought,
+    includeOutOfStock: false,
+    limit: 5,
+  });
   timing.best += performance.now() - t;
   cases++;
   togetherFilled += together.length;

@@ -27,7 +27,7 @@ import { EventProcessor } from "./workers/event-processor.ts";
 import { FlowEngine } from "./flows/flow-engine.ts";
 import { FlowScheduler } from "./workers/flow-scheduler.ts";
 import { FlowTriggers } from "./flows/flow-triggers.ts";
-import { eraseRuns, exportRuns } from "./flows/flows.sql.ts";
+import { eraseRuns, exportRuns } from "./flows/flow-runs.sql.ts";
 import { IngestResolver } from "./workers/ingest-resolver.ts";
 import { IngestWriter } from "./events/ingest-writer.ts";
 import { SettingsCache } from "./workspaces/settings-cache.ts";

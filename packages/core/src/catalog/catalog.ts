@@ -1,5 +1,7 @@
 import Type from "typebox";
 import { maxMoney } from "../events/ecommerce.ts";
+import { isJsonObject } from "../events/event.ts";
+import { parseWith } from "../validation.ts";
 
 /**
  * The store's catalog: products and their variants with price, compare-at price, stock,
@@ -84,6 +86,27 @@ export const ProductInput = Type.Object(
   { additionalProperties: false },
 );
 export type ProductInput = Type.Static<typeof ProductInput>;
+
+/** Many products at once. */
+export const ProductBatch = Type.Object(
+  { products: Type.Array(ProductInput, { minItems: 1, maxItems: 1000 }) },
+  { additionalProperties: false },
+);
+export type ProductBatch = Type.Static<typeof ProductBatch>;
+
+/** What an upsert sends: one product, or many as {products: [...]}. */
+export const ProductUpsert = Type.Union([ProductInput, ProductBatch]);
+export type ProductUpsert = Type.Static<typeof ProductUpsert>;
+
+/**
+ * The products of an upsert: a body with `products` is a batch, anything else one
+ * product; invalid DomainError with the path of each problem.
+ */
+export function parseProductUpsert(body: unknown): ProductInput[] {
+  return isJsonObject(body) && "products" in body
+    ? parseWith(ProductBatch, body, "the product batch").products
+    : [parseWith(ProductInput, body, "the product")];
+}
 
 /** A variant as stored. */
 export interface Variant {

@@ -1,4 +1,5 @@
 import Type from "typebox";
+import { MessageChannel } from "../messages/content.ts";
 
 /**
  * Flow definitions: a trigger, a graph of nodes (waits, conditions, actions) and settings.
@@ -311,13 +312,7 @@ export const FlowNode = Type.Union([
   Type.Object(
     {
       type: Type.Literal("send"),
-      channel: Type.Union([
-        Type.Literal("email"),
-        Type.Literal("sms"),
-        Type.Literal("push"),
-        Type.Literal("telegram"),
-        Type.Literal("webhook"),
-      ]),
+      channel: MessageChannel,
       templateId: Type.String({ minLength: 1 }),
       /** Order messages and the like: consent for marketing, frequency cap and quiet hours do not apply. */
       transactional: Type.Optional(Type.Boolean()),

@@ -1,12 +1,19 @@
 import Type from "typebox";
 import { DomainError } from "../domain-error.ts";
-import type { MessageChannel } from "../messages/content.ts";
+import {
+  RenderedEmail,
+  RenderedPush,
+  RenderedSms,
+  RenderedTelegram,
+  type MessageChannel,
+} from "../messages/content.ts";
 import { parseWith } from "../validation.ts";
 
 /**
  * Message templates: what an author writes per channel, versioned. Saving a template
  * makes a new immutable version; messages keep the number of the version they used.
- * Every text field may hold Liquid; an email's body is MJML.
+ * Every text field may hold Liquid; an email's body is MJML. A channel's fields are those
+ * of its rendered message (messages/content.ts), with the author's limits.
  */
 
 const liquidText = (maxLength: number, description: string) =>
@@ -92,14 +99,6 @@ export const WebhookContent = Type.Object(
 );
 export type WebhookContent = Type.Static<typeof WebhookContent>;
 
-/** What an author writes, per channel. */
-export type TemplateContent =
-  | { channel: "email"; content: EmailContent }
-  | { channel: "sms"; content: SmsContent }
-  | { channel: "push"; content: PushContent }
-  | { channel: "telegram"; content: TelegramContent }
-  | { channel: "webhook"; content: WebhookContent };
-
 const schemas = {
   email: EmailContent,
   sms: SmsContent,
@@ -107,6 +106,51 @@ const schemas = {
   telegram: TelegramContent,
   webhook: WebhookContent,
 } as const;
+
+/** What an author writes, per channel. */
+export type TemplateContent = {
+  [C in MessageChannel]: {
+    channel: C;
+    content: Type.Static<(typeof schemas)[C]>;
+  };
+}[MessageChannel];
+
+/** What an author writes for a template of some channel (that channel's schema applies). */
+export const ChannelContent = Type.Union([
+  EmailContent,
+  SmsContent,
+  PushContent,
+  TelegramContent,
+  WebhookContent,
+]);
+export type ChannelContent = Type.Static<typeof ChannelContent>;
+
+/**
+ * What a saved version keeps for rendering: partials expanded, every field still Liquid,
+ * an email's MJML compiled to HTML and its plain-text part made once where it can be.
+ */
+export const CompiledContent = Type.Union([
+  Type.Object({
+    ...RenderedEmail.properties,
+    text: Type.Union([Type.String(), Type.Null()], {
+      description:
+        "the text part with Liquid; null when it is made from each rendered HTML",
+    }),
+    textSource: Type.Union([
+      Type.Literal("written"),
+      Type.Literal("generated"),
+      Type.Literal("per-render"),
+    ]),
+  }),
+  RenderedSms,
+  RenderedPush,
+  RenderedTelegram,
+  Type.Object({
+    channel: Type.Literal("webhook"),
+    body: Type.String({ description: "JSON with Liquid" }),
+  }),
+]);
+export type CompiledContent = Type.Static<typeof CompiledContent>;
 
 /** The content schema of a channel (for API documents and the UI). */
 export function contentSchema(channel: MessageChannel): Type.TSchema {

@@ -1,18 +1,32 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
-import { normalizeShop } from "@herald/core/webhooks/connections";
 import {
-  deleteConnection,
-  findConnectionByShop,
+  connectStore,
+  disconnectStore,
   listConnections,
-  upsertConnection,
-} from "./connections.sql.ts";
+  type ConnectionSummary,
+} from "./connection-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 
 const Platform = Type.Union([
   Type.Literal("shopify"),
   Type.Literal("woocommerce"),
 ]);
+
+const PlatformParams = Type.Object({ platform: Platform });
+const StoreCredentials = Type.Object(
+  {
+    shop: Type.String({
+      minLength: 3,
+      description:
+        "acme.myshopify.com, or https://shop.example for WooCommerce",
+    }),
+    secret: Type.String({
+      minLength: 8,
+      description: "Shopify's app client secret / WooCommerce's webhook secret",
+    }),
+  },
+  { additionalProperties: false },
+);
 
 const ConnectionView = Type.Object({
   platform: Platform,
@@ -26,11 +40,7 @@ const ConnectionView = Type.Object({
 /** Connecting a Shopify or WooCommerce store, whose webhooks then feed the workspace. */
 export function registerConnectionRoutes(api: App, deps: HttpDeps): void {
   const tags = ["connections"];
-  const view = (c: {
-    platform: "shopify" | "woocommerce";
-    shop: string;
-    createdAt: Date;
-  }) => ({
+  const view = (c: ConnectionSummary) => ({
     platform: c.platform,
     shop: c.shop,
     createdAt: c.createdAt.toISOString(),
@@ -60,45 +70,18 @@ export function registerConnectionRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Connect a store: its shop domain (Shopify) or URL (WooCommerce) and its webhook secret",
-        params: Type.Object({ platform: Platform }),
-        body: Type.Object(
-          {
-            shop: Type.String({
-              minLength: 3,
-              description:
-                "acme.myshopify.com, or https://shop.example for WooCommerce",
-            }),
-            secret: Type.String({
-              minLength: 8,
-              description:
-                "Shopify's app client secret / WooCommerce's webhook secret",
-            }),
-          },
-          { additionalProperties: false },
-        ),
+        params: PlatformParams,
+        body: StoreCredentials,
         response: { 200: ConnectionView },
       },
     },
-    async (request) => {
-      const { platform } = request.params;
-      const shop = normalizeShop(platform, request.body.shop);
-      const taken = await findConnectionByShop(deps.db, platform, shop);
-      if (taken && taken.workspaceId !== request.auth.workspaceId) {
-        throw new DomainError(
-          "conflict",
-          `${shop} is already connected to another workspace; disconnect it there first`,
-        );
-      }
-      const connection = {
-        workspaceId: request.auth.workspaceId,
-        platform,
-        shop,
-        secret: request.body.secret,
-        createdAt: deps.clock.now(),
-      };
-      await upsertConnection(deps.db, connection);
-      return view(connection);
-    },
+    async (request) =>
+      view(
+        await connectStore(deps, request.auth.workspaceId, {
+          platform: request.params.platform,
+          ...request.body,
+        }),
+      ),
   );
 
   api.delete(
@@ -107,23 +90,16 @@ export function registerConnectionRoutes(api: App, deps: HttpDeps): void {
       schema: {
         tags,
         summary: "Disconnect a store",
-        params: Type.Object({ platform: Platform }),
+        params: PlatformParams,
         response: { 204: Type.Null() },
       },
     },
     async (request, reply) => {
-      if (
-        !(await deleteConnection(
-          deps.db,
-          request.auth.workspaceId,
-          request.params.platform,
-        ))
-      ) {
-        throw new DomainError(
-          "not_found",
-          `no ${request.params.platform} store is connected`,
-        );
-      }
+      await disconnectStore(
+        deps.db,
+        request.auth.workspaceId,
+        request.params.platform,
+      );
       return reply.status(204).send(null);
     },
   );

@@ -24,14 +24,12 @@ export const couponRedemptions: EventHandler = {
       if (!order.coupon) continue;
       for (const code of order.coupon.split(",").map((c) => c.trim()))
         if (code)
-          await redeemCode(
-            tx,
-            workspaceId,
+          await redeemCode(tx, workspaceId, {
             code,
-            order.orderId,
-            event.profileId,
-            event.timestamp,
-          );
+            orderId: order.orderId,
+            profileId: event.profileId,
+            at: event.timestamp,
+          });
     }
   },
   async merge(tx, merge) {

@@ -1,23 +1,19 @@
-import { parse as parseCsv } from "csv-parse/sync";
 import Type from "typebox";
 import {
-  codesFromRows,
   CouponConditions,
   CouponValue,
   NewCouponPool,
-  type CouponPool,
 } from "@herald/core/coupons/coupons";
-import { DomainError } from "@herald/core/domain-error";
-import { issueCoupon } from "./issue-coupon.ts";
 import {
+  createPool,
   getPool,
-  insertCodes,
-  insertPool,
+  issueCode,
   listCodes,
   listPools,
-  type CodeRow,
-  type PoolCounts,
-} from "./coupons.sql.ts";
+  uploadCodes,
+  type CouponCode,
+  type CountedPool,
+} from "./coupon-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
 
@@ -52,32 +48,45 @@ const CodeView = Type.Object({
   orderId: Type.Union([Type.String(), Type.Null()]),
 });
 const PoolParams = Type.Object({ id: Type.String() });
+const CodeUpload = Type.Object({
+  csv: Type.Optional(Type.String({ maxLength: 20_000_000 })),
+  codes: Type.Optional(Type.Array(Type.String(), { maxItems: 500_000 })),
+});
+const CodePage = Type.Object({
+  status: Type.Optional(
+    Type.Union([
+      Type.Literal("available"),
+      Type.Literal("issued"),
+      Type.Literal("redeemed"),
+    ]),
+  ),
+  after: Type.Integer({
+    minimum: 0,
+    maximum: Number.MAX_SAFE_INTEGER,
+    default: 0,
+  }),
+  limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+});
+const IssueRequest = Type.Object({
+  profileId: Type.String({ format: "uuid" }),
+  key: Type.String({ minLength: 1, maxLength: 200 }),
+});
 
-const poolView = (pool: CouponPool & { counts?: PoolCounts }) => ({
+const poolView = (pool: CountedPool) => ({
   ...pool,
   createdAt: pool.createdAt.toISOString(),
 });
 const iso = (d: Date | null) => d?.toISOString() ?? null;
-const codeView = (row: CodeRow) => ({
-  code: row.code,
-  status: row.status,
-  profileId: row.profile_id,
-  key: row.issue_key,
-  issuedAt: iso(row.issued_at),
-  expiresAt: iso(row.expires_at),
-  redeemedAt: iso(row.redeemed_at),
-  orderId: row.order_id,
+const codeView = (code: CouponCode) => ({
+  ...code,
+  issuedAt: iso(code.issuedAt),
+  expiresAt: iso(code.expiresAt),
+  redeemedAt: iso(code.redeemedAt),
 });
 
 /** Coupon pools: create, upload codes, report issued and redeemed codes, issue one. */
 export function registerCouponRoutes(api: App, deps: HttpDeps): void {
   const tags = ["coupons"];
-  const requirePool = async (workspaceId: string, id: string) => {
-    const pool = await getPool(deps.db, workspaceId, id);
-    if (!pool)
-      throw new DomainError("not_found", `there is no coupon pool "${id}"`);
-    return pool;
-  };
 
   api.post(
     "/coupons/pools",
@@ -90,22 +99,14 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
         response: { 201: PoolView, 409: ErrorBody },
       },
     },
-    async (request, reply) => {
-      const created = await insertPool(
-        deps.db,
-        request.auth.workspaceId,
-        request.body,
-        deps.clock.now(),
-      );
-      if (!created)
-        throw new DomainError(
-          "conflict",
-          `a coupon pool "${request.body.id}" exists already`,
-          [{ path: "/body/id", message: "taken" }],
-        );
-      const pool = await requirePool(request.auth.workspaceId, request.body.id);
-      return reply.status(201).send(poolView(pool));
-    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(
+          poolView(
+            await createPool(deps, request.auth.workspaceId, request.body),
+          ),
+        ),
   );
 
   api.get(
@@ -119,9 +120,7 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => ({
-      items: (
-        await listPools(deps.db, request.auth.workspaceId, deps.clock.now())
-      ).map(poolView),
+      items: (await listPools(deps, request.auth.workspaceId)).map(poolView),
     }),
   );
 
@@ -135,18 +134,10 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
         response: { 200: PoolView, 404: ErrorBody },
       },
     },
-    async (request) => {
-      const pool = await requirePool(
-        request.auth.workspaceId,
-        request.params.id,
-      );
-      const all = await listPools(
-        deps.db,
-        request.auth.workspaceId,
-        deps.clock.now(),
-      );
-      return poolView(all.find((p) => p.id === pool.id) ?? pool);
-    },
+    async (request) =>
+      poolView(
+        await getPool(deps, request.auth.workspaceId, request.params.id),
+      ),
   );
 
   api.post(
@@ -157,12 +148,7 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Upload codes to an uploaded pool: a CSV (a `code` column, or the first column) or a list",
         params: PoolParams,
-        body: Type.Object({
-          csv: Type.Optional(Type.String({ maxLength: 20_000_000 })),
-          codes: Type.Optional(
-            Type.Array(Type.String(), { maxItems: 500_000 }),
-          ),
-        }),
+        body: CodeUpload,
         response: {
           200: Type.Object({
             added: Type.Integer(),
@@ -175,46 +161,13 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
         },
       },
     },
-    async (request) => {
-      const pool = await requirePool(
+    async (request) =>
+      uploadCodes(
+        deps,
         request.auth.workspaceId,
         request.params.id,
-      );
-      if (pool.kind !== "uploaded")
-        throw new DomainError(
-          "invalid",
-          `pool "${pool.id}" generates its codes; upload codes to a pool of kind "uploaded"`,
-        );
-      const { csv, codes } = request.body;
-      let rows: string[][];
-      if (csv !== undefined) {
-        try {
-          rows = parseCsv(csv, {
-            relax_column_count: true,
-            skip_empty_lines: true,
-            bom: true,
-          });
-        } catch (error) {
-          const reason = error instanceof Error ? error.message : String(error);
-          throw new DomainError(
-            "invalid",
-            `the CSV cannot be read: ${reason}`,
-            [{ path: "/body/csv", message: reason }],
-          );
-        }
-      } else rows = (codes ?? []).map((code) => [code]);
-      const list = codesFromRows(rows);
-      const added = await deps.db.tx((tx) =>
-        insertCodes(
-          tx,
-          request.auth.workspaceId,
-          pool.id,
-          list,
-          deps.clock.now(),
-        ),
-      );
-      return { added, skipped: list.length - added };
-    },
+        request.body,
+      ),
   );
 
   api.get(
@@ -225,21 +178,7 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
         summary:
           "A pool's codes, e.g. ?status=redeemed for redemptions with their orders",
         params: PoolParams,
-        querystring: Type.Object({
-          status: Type.Optional(
-            Type.Union([
-              Type.Literal("available"),
-              Type.Literal("issued"),
-              Type.Literal("redeemed"),
-            ]),
-          ),
-          after: Type.Integer({
-            minimum: 0,
-            maximum: Number.MAX_SAFE_INTEGER,
-            default: 0,
-          }),
-          limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
-        }),
+        querystring: CodePage,
         response: {
           200: Type.Object({
             items: Type.Array(CodeView),
@@ -250,23 +189,13 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const pool = await requirePool(
-        request.auth.workspaceId,
-        request.params.id,
-      );
-      const { status, after, limit } = request.query;
-      const rows = await listCodes(
+      const page = await listCodes(
         deps.db,
         request.auth.workspaceId,
-        pool.id,
-        status,
-        after,
-        limit,
+        request.params.id,
+        request.query,
       );
-      return {
-        items: rows.map(codeView),
-        next: rows.length === limit ? (rows.at(-1)?.seq ?? null) : null,
-      };
+      return { items: page.items.map(codeView), next: page.next };
     },
   );
 
@@ -278,35 +207,18 @@ export function registerCouponRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Issue a code to a profile under a key: the same key gives the same code again",
         params: PoolParams,
-        body: Type.Object({
-          profileId: Type.String({ format: "uuid" }),
-          key: Type.String({ minLength: 1, maxLength: 200 }),
-        }),
+        body: IssueRequest,
         response: { 200: CodeView, 404: ErrorBody, 409: ErrorBody },
       },
     },
-    async (request) => {
-      const now = deps.clock.now();
-      const issued = await deps.db.tx((tx) =>
-        issueCoupon(
-          tx,
+    async (request) =>
+      codeView(
+        await issueCode(
+          deps,
           request.auth.workspaceId,
           request.params.id,
-          request.body.profileId,
-          request.body.key,
-          now,
+          request.body,
         ),
-      );
-      return {
-        code: issued.code,
-        status: "issued",
-        profileId: issued.profileId,
-        key: request.body.key,
-        issuedAt: issued.issuedAt.toISOString(),
-        expiresAt: iso(issued.expiresAt),
-        redeemedAt: null,
-        orderId: null,
-      };
-    },
+      ),
   );
 }

@@ -124,9 +124,7 @@ export async function listPools(
 export async function insertCodes(
   tx: Tx,
   workspaceId: string,
-  poolId: string,
-  codes: readonly string[],
-  at: Date,
+  { poolId, codes, at }: { poolId: string; codes: readonly string[]; at: Date },
 ): Promise<number> {
   const rows = await tx.query(
     `insert into coupon_codes (workspace_id, pool_id, code, status, created_at)
@@ -166,6 +164,15 @@ export async function codeByKey(
   return row;
 }
 
+/** A code of a pool handed to a profile under a key, at a time, until an expiry. */
+export interface CodeIssue {
+  poolId: string;
+  profileId: string;
+  key: string;
+  at: Date;
+  expiresAt: Date | null;
+}
+
 /**
  * Takes the oldest available uploaded code for a profile under a key. `skip locked`
  * lets concurrent issuers take different codes instead of queueing on the same one.
@@ -173,11 +180,7 @@ export async function codeByKey(
 export async function claimCode(
   tx: Tx,
   workspaceId: string,
-  poolId: string,
-  profileId: string,
-  key: string,
-  at: Date,
-  expiresAt: Date | null,
+  { poolId, profileId, key, at, expiresAt }: CodeIssue,
 ): Promise<CodeRow | undefined> {
   const [row] = await tx.query<CodeRow>(
     `update coupon_codes set status = 'issued', profile_id = $3, issue_key = $4, issued_at = $5, expires_at = $6
@@ -194,12 +197,7 @@ export async function claimCode(
 export async function insertIssuedCode(
   tx: Tx,
   workspaceId: string,
-  poolId: string,
-  code: string,
-  profileId: string,
-  key: string,
-  at: Date,
-  expiresAt: Date | null,
+  { poolId, code, profileId, key, at, expiresAt }: CodeIssue & { code: string },
 ): Promise<CodeRow | undefined> {
   const [row] = await tx.query<CodeRow>(
     `insert into coupon_codes (workspace_id, pool_id, code, status, profile_id, issue_key, issued_at, expires_at,
@@ -215,10 +213,12 @@ export async function insertIssuedCode(
 export async function redeemCode(
   tx: Tx,
   workspaceId: string,
-  code: string,
-  orderId: string,
-  profileId: string,
-  at: Date,
+  {
+    code,
+    orderId,
+    profileId,
+    at,
+  }: { code: string; orderId: string; profileId: string; at: Date },
 ): Promise<CodeRow | undefined> {
   const [row] = await tx.query<CodeRow>(
     `update coupon_codes set status = 'redeemed', redeemed_at = $4, order_id = $3,
@@ -234,10 +234,17 @@ export async function redeemCode(
 export async function listCodes(
   q: Queryable,
   workspaceId: string,
-  poolId: string,
-  status: CodeRow["status"] | undefined,
-  after: number,
-  limit: number,
+  {
+    poolId,
+    status,
+    after,
+    limit,
+  }: {
+    poolId: string;
+    status?: CodeRow["status"] | undefined;
+    after: number;
+    limit: number;
+  },
 ): Promise<(CodeRow & { seq: number })[]> {
   return q.query(
     `select ${codeColumns}, seq from coupon_codes

@@ -32,10 +32,12 @@ const maxAttempts = 10;
 export async function issueCoupon(
   tx: Tx,
   workspaceId: string,
-  poolId: string,
-  profileId: string,
-  key: string,
-  now: Date,
+  {
+    poolId,
+    profileId,
+    key,
+    now,
+  }: { poolId: string; profileId: string; key: string; now: Date },
 ): Promise<IssuedCoupon> {
   const pool = await getPool(tx, workspaceId, poolId);
   if (!pool)
@@ -68,29 +70,25 @@ export async function issueCoupon(
     ? new Date(now.getTime() + pool.expiresAfterDays * dayMs)
     : null;
   if (pool.kind === "uploaded") {
-    const row = await claimCode(
-      tx,
-      workspaceId,
-      pool.id,
+    const row = await claimCode(tx, workspaceId, {
+      poolId: pool.id,
       profileId,
       key,
-      now,
+      at: now,
       expiresAt,
-    );
+    });
     if (!row) throw poolExhausted(pool.id);
     return issued(row);
   }
   for (let attempt = 0; attempt < maxAttempts; attempt++) {
-    const row = await insertIssuedCode(
-      tx,
-      workspaceId,
-      pool.id,
-      generateCode(pool.prefix, pool.codeLength),
+    const row = await insertIssuedCode(tx, workspaceId, {
+      poolId: pool.id,
+      code: generateCode(pool.prefix, pool.codeLength),
       profileId,
       key,
-      now,
+      at: now,
       expiresAt,
-    );
+    });
     if (row) return issued(row);
   }
   throw new DomainError(

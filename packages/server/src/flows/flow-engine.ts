@@ -17,14 +17,13 @@ import { uuidv7 } from "@herald/core/ids";
 import type { Profile } from "@herald/core/profiles/profile";
 import { issueCoupon } from "../coupons/issue-coupon.ts";
 import type { Queryable, Tx } from "../db/database.ts";
+import { getVersion, liveFlows } from "./flows.sql.ts";
 import {
   claimEffect,
-  getVersion,
   insertRuns,
   type RecordedStep,
-  liveFlows,
   updateRuns,
-} from "./flows.sql.ts";
+} from "./flow-runs.sql.ts";
 import { daysOfUseOf, eventsSince } from "./flow-facts.sql.ts";
 import { setListStatus } from "../lists/lists.sql.ts";
 import { profileRows, toProfile } from "../profiles/profiles.sql.ts";
@@ -172,23 +171,19 @@ export async function gatherRunFacts(
     segments,
     eventsSinceEntry:
       needs.events.size > 0
-        ? await eventsSince(
-            tx,
-            workspaceId,
-            run.profileId,
-            [...needs.events],
-            run.enteredAt,
-          )
+        ? await eventsSince(tx, workspaceId, {
+            profileId: run.profileId,
+            names: [...needs.events],
+            since: run.enteredAt,
+          })
         : [],
     recommendations:
       needs.recommendations.size > 0
-        ? await recommendationsFor(
-            tx,
-            workspaceId,
+        ? await recommendationsFor(tx, workspaceId, {
             run,
-            needs.recommendations,
+            kinds: needs.recommendations,
             now,
-          )
+          })
         : new Set(),
     timeZone: safeTimeZone(profile?.timeZone ?? known.timeZone),
     daysOfUse: known.daysOfUse,
@@ -200,17 +195,20 @@ export async function gatherRunFacts(
 async function recommendationsFor(
   tx: Tx,
   workspaceId: string,
-  run: Run,
-  kinds: Set<"upsell" | "cross_sell">,
-  now: Date,
+  {
+    run,
+    kinds,
+    now,
+  }: { run: Run; kinds: Set<"upsell" | "cross_sell">; now: Date },
 ): Promise<Set<"upsell" | "cross_sell">> {
   const ids = triggerProducts(run);
   const offered = new Set<"upsell" | "cross_sell">();
   if (ids.length === 0) return offered;
+  // Is there one product to offer, other than the trigger's own?
+  const one = { exclude: ids, includeOutOfStock: false, limit: 1 };
   if (
     kinds.has("upsell") &&
-    (await upsellProducts(tx, workspaceId, ids, undefined, ids, false, 1))
-      .length > 0
+    (await upsellProducts(tx, workspaceId, { ...one, ids })).length > 0
   )
     offered.add("upsell");
   const since = new Date(now.getTime() - 90 * 86_400_000)
@@ -218,8 +216,8 @@ async function recommendationsFor(
     .slice(0, 10);
   if (
     kinds.has("cross_sell") &&
-    (await crossSellProducts(tx, workspaceId, ids, since, ids, false, 1))
-      .length > 0
+    (await crossSellProducts(tx, workspaceId, { ...one, ids, since })).length >
+      0
   )
     offered.add("cross_sell");
   return offered;
@@ -377,18 +375,19 @@ export class FlowEngine {
         run = result.run;
         for (const effect of result.effects) {
           // Messages are queued together at the end of the batch.
-          const message = this.#messageFor(
-            workspaceId,
+          const message = this.#messageFor(workspaceId, effect, {
             run,
-            item.definition,
-            effect,
-            settings.teamEmail,
-          );
+            definition: item.definition,
+            teamEmail: settings.teamEmail,
+          });
           if (message !== undefined) {
             if (message) messages.push(message);
             continue;
           }
-          const code = await this.#perform(tx, workspaceId, run, effect, now);
+          const code = await this.#perform(tx, workspaceId, effect, {
+            run,
+            now,
+          });
           if (effect.kind === "coupon" && code)
             run = {
               ...run,
@@ -405,8 +404,8 @@ export class FlowEngine {
       results.push(run);
     }
     await enqueueMessages(tx, messages, now);
-    await insertRuns(tx, workspaceId, inserted, now, steps);
-    await updateRuns(tx, workspaceId, updated, now, steps);
+    await insertRuns(tx, workspaceId, { runs: inserted, at: now, steps });
+    await updateRuns(tx, workspaceId, { runs: updated, at: now, steps });
     return results;
   }
 
@@ -418,10 +417,16 @@ export class FlowEngine {
    */
   #messageFor(
     workspaceId: string,
-    run: Run,
-    definition: FlowDefinition,
     effect: Effect,
-    teamEmail: string | undefined,
+    {
+      run,
+      definition,
+      teamEmail,
+    }: {
+      run: Run;
+      definition: FlowDefinition;
+      teamEmail: string | undefined;
+    },
   ): EnqueueRequest | null | undefined {
     const base = {
       workspaceId,
@@ -503,21 +508,18 @@ export class FlowEngine {
   async #perform(
     tx: Tx,
     workspaceId: string,
-    run: Run,
     effect: Effect,
-    now: Date,
+    { run, now }: { run: Run; now: Date },
   ): Promise<string | undefined> {
     switch (effect.kind) {
       case "coupon": {
         // Issuing is idempotent by key: the same step always gets the same code.
-        const coupon = await issueCoupon(
-          tx,
-          workspaceId,
-          effect.poolId,
-          run.profileId,
-          effect.key,
+        const coupon = await issueCoupon(tx, workspaceId, {
+          poolId: effect.poolId,
+          profileId: run.profileId,
+          key: effect.key,
           now,
-        );
+        });
         return coupon.code;
       }
       case "update_profile":

@@ -19,9 +19,11 @@ export async function daysOfUseOf(
 export async function eventsSince(
   q: Queryable,
   workspaceId: string,
-  profileId: string,
-  names: string[],
-  since: Date,
+  {
+    profileId,
+    names,
+    since,
+  }: { profileId: string; names: string[]; since: Date },
 ): Promise<FlowEvent[]> {
   const rows = await q.query<{
     name: string;
@@ -40,9 +42,7 @@ export async function eventsSince(
 export async function recentTriggerEvents(
   q: Queryable,
   workspaceId: string,
-  name: string,
-  since: Date,
-  limit: number,
+  { name, since, limit }: { name: string; since: Date; limit: number },
 ): Promise<
   { profile_id: string; properties: Record<string, unknown>; timestamp: Date }[]
 > {

@@ -1,12 +1,12 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
-import type { FlowRecord } from "./flows.sql.ts";
-import { listFlows, listRuns, toRun, toRunGoal } from "./flows.sql.ts";
+import type { FlowRecord } from "./flow-record.ts";
+import { dryRun } from "./flow-dry-run.ts";
+import { getFlowStats } from "./flow-stats.ts";
 import {
   createFlow,
-  dryRun,
-  flowStats,
-  flowVersions,
+  listFlows,
+  listRuns,
+  listVersions,
   moveRuns,
   publishFlow,
   requireFlow,
@@ -49,7 +49,7 @@ const definitionHelp =
 /** Flows: drafts, publishing, pause/resume, run migration, statistics, dry runs, API triggers. */
 export function registerFlowRoutes(api: App, deps: HttpDeps): void {
   const tags = ["flows"];
-  const { db, clock } = deps;
+  const { db } = deps;
 
   api.get(
     "/flows",
@@ -118,8 +118,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
     },
     async (request, reply) => {
       const installed = await installFlow(
-        db,
-        clock,
+        deps,
         request.auth.workspaceId,
         request.params.name,
         { publish: request.body?.publish ?? false },
@@ -145,9 +144,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
       reply
         .status(201)
         .send(
-          view(
-            await createFlow(db, clock, request.auth.workspaceId, request.body),
-          ),
+          view(await createFlow(deps, request.auth.workspaceId, request.body)),
         ),
   );
 
@@ -181,8 +178,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
     async (request) =>
       view(
         await updateFlow(
-          db,
-          clock,
+          deps,
           request.auth.workspaceId,
           request.params.id,
           request.body,
@@ -202,7 +198,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) =>
-      publishFlow(db, clock, request.auth.workspaceId, request.params.id),
+      publishFlow(deps, request.auth.workspaceId, request.params.id),
   );
 
   api.post(
@@ -218,8 +214,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
     async (request) =>
       view(
         await setFlowPaused(
-          db,
-          clock,
+          deps,
           request.auth.workspaceId,
           request.params.id,
           true,
@@ -240,8 +235,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
     async (request) =>
       view(
         await setFlowPaused(
-          db,
-          clock,
+          deps,
           request.auth.workspaceId,
           request.params.id,
           false,
@@ -269,7 +263,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => ({
-      items: await flowVersions(
+      items: await listVersions(
         db,
         request.auth.workspaceId,
         request.params.id,
@@ -297,7 +291,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) =>
-      moveRuns(db, clock, request.auth.workspaceId, request.params.id, {
+      moveRuns(deps, request.auth.workspaceId, request.params.id, {
         ...request.body,
         nodeMap: request.body.nodeMap ?? {},
       }),
@@ -319,7 +313,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) =>
-      flowStats(
+      getFlowStats(
         db,
         request.auth.workspaceId,
         request.params.id,
@@ -347,18 +341,14 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
         }),
       },
     },
-    async (request) => {
-      await requireFlow(db, request.auth.workspaceId, request.params.id);
-      const rows = await listRuns(
+    async (request) => ({
+      items: await listRuns(
         db,
         request.auth.workspaceId,
         request.params.id,
         request.query,
-      );
-      return {
-        items: rows.map((row) => ({ ...toRun(row), goal: toRunGoal(row) })),
-      };
-    },
+      ),
+    }),
   );
 
   api.post(
@@ -376,8 +366,7 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
     },
     async (request) =>
       dryRun(
-        db,
-        clock,
+        deps,
         request.auth.workspaceId,
         request.params.id,
         request.body.limit,
@@ -406,20 +395,12 @@ export function registerFlowRoutes(api: App, deps: HttpDeps): void {
         },
       },
     },
-    async (request) => {
-      if (!deps.flows)
-        throw new DomainError(
-          "conflict",
-          "flows are not running in this process",
-        );
-      return triggerFlow(
-        db,
-        deps.flows,
-        clock,
+    async (request) =>
+      triggerFlow(
+        deps,
         request.auth.workspaceId,
         request.params.id,
         request.body,
-      );
-    },
+      ),
   );
 }

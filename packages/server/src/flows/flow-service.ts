@@ -1,8 +1,8 @@
 import type { Clock } from "@herald/core/clock";
 import { DomainError } from "@herald/core/domain-error";
-import { advance, type Effect, type Run } from "@herald/core/flows/advance";
+import type { Run } from "@herald/core/flows/advance";
 import type { FlowDefinition } from "@herald/core/flows/definition";
-import { mayEnter, triggerMatches } from "@herald/core/flows/entry";
+import { mayEnter } from "@herald/core/flows/entry";
 import { nextDateTrigger, safeTimeZone } from "@herald/core/flows/schedule";
 import { validateFlow } from "@herald/core/flows/validate";
 import { prefixedId } from "@herald/core/ids";
@@ -13,40 +13,25 @@ import {
   setCatalogCursor,
   upsertDateTimers,
   upsertSchedule,
-  audienceBatch,
 } from "./flow-triggers.sql.ts";
-import {
-  endedAtNodes,
-  entryHistory,
-  flowsChannel,
-  getFlow,
-  getVersion,
-  insertFlow,
-  listVersions,
-  migrateRuns,
-  nodeConversions,
-  nodeStats,
-  publishVersion,
-  referenceIds,
-  runStats,
-  setFlowStatus,
-  updateDraft,
-  type FlowRecord,
-} from "./flows.sql.ts";
-import { daysOfUseOf, recentTriggerEvents } from "./flow-facts.sql.ts";
-import { getProfileRow, toProfile } from "../profiles/profiles.sql.ts";
-import { getSettings } from "../workspaces/settings.sql.ts";
-import {
-  gatherRunFacts,
-  triggerProducts,
-  type FlowEngine,
-} from "./flow-engine.ts";
+import * as flowsSql from "./flows.sql.ts";
+import type { FlowRecord } from "./flow-record.ts";
+import * as runsSql from "./flow-runs.sql.ts";
+import { getProfileRow } from "../profiles/profiles.sql.ts";
+import type { FlowEngine } from "./flow-engine.ts";
 
 /**
  * Flows as the admin API and the CLI manage them: drafts validated on save, publishing an
  * immutable version (and arming its timers), pausing and resuming, moving runs between
- * versions, per-node statistics, a dry run, and starting a run by API call.
+ * versions, listing runs, and starting a run by API call. Per-node statistics are in
+ * flow-stats.ts, the dry run in flow-dry-run.ts.
  */
+
+/** What the flow use-cases run with: the database and the clock. */
+export interface FlowDeps {
+  db: Database;
+  clock: Clock;
+}
 
 /** Validates a definition against the workspace's templates, segments, lists and pools. */
 export async function checkDefinition(
@@ -56,7 +41,7 @@ export async function checkDefinition(
 ): Promise<FlowDefinition> {
   const { definition, problems } = validateFlow(
     raw,
-    await referenceIds(db, workspaceId),
+    await flowsSql.referenceIds(db, workspaceId),
   );
   if (!definition || problems.length > 0) {
     const first = problems[0];
@@ -69,10 +54,17 @@ export async function checkDefinition(
   return definition;
 }
 
-/** Creates a flow as a draft. */
-export async function createFlow(
+/** The workspace's flows, by name. */
+export async function listFlows(
   db: Database,
-  clock: Clock,
+  workspaceId: string,
+): Promise<FlowRecord[]> {
+  return flowsSql.listFlows(db, workspaceId);
+}
+
+/** Creates a flow as a draft (installed from the library when `libraryName` is set). */
+export async function createFlow(
+  { db, clock }: FlowDeps,
   workspaceId: string,
   raw: unknown,
   libraryName: string | null = null,
@@ -89,7 +81,7 @@ export async function createFlow(
     createdAt: now,
     updatedAt: now,
   };
-  await insertFlow(db, workspaceId, flow);
+  await flowsSql.insertFlow(db, workspaceId, flow);
   return flow;
 }
 
@@ -99,7 +91,7 @@ export async function requireFlow(
   workspaceId: string,
   flowId: string,
 ): Promise<FlowRecord> {
-  const flow = await getFlow(db, workspaceId, flowId);
+  const flow = await flowsSql.getFlow(db, workspaceId, flowId);
   if (!flow || flow.status === "archived")
     throw new DomainError("not_found", `no flow ${flowId}`);
   return flow;
@@ -107,15 +99,18 @@ export async function requireFlow(
 
 /** Replaces a flow's draft; live runs are untouched until it is published. */
 export async function updateFlow(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
   raw: unknown,
 ): Promise<FlowRecord> {
   await requireFlow(db, workspaceId, flowId);
   const draft = await checkDefinition(db, workspaceId, raw);
-  await updateDraft(db, workspaceId, flowId, draft, clock.now());
+  await flowsSql.updateDraft(db, workspaceId, {
+    flowId,
+    draft,
+    at: clock.now(),
+  });
   return requireFlow(db, workspaceId, flowId);
 }
 
@@ -125,8 +120,7 @@ export async function updateFlow(
  * occurrence, or the catalog cursor (only changes from now on count).
  */
 export async function publishFlow(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
 ): Promise<{ version: number }> {
@@ -134,13 +128,11 @@ export async function publishFlow(
   const definition = await checkDefinition(db, workspaceId, flow.draft);
   const now = clock.now();
   const version = await db.tx(async (tx) => {
-    const published = await publishVersion(
-      tx,
-      workspaceId,
+    const published = await flowsSql.publishVersion(tx, workspaceId, {
       flowId,
       definition,
-      now,
-    );
+      at: now,
+    });
     const trigger = definition.trigger;
     if (trigger.type === "schedule") {
       const start = new Date(trigger.start);
@@ -153,11 +145,15 @@ export async function publishFlow(
         flowId,
         await lastCatalogChangeId(tx, workspaceId),
       );
-    tx.notify(flowsChannel);
+    tx.notify(flowsSql.flowsChannel);
     return published;
   });
   if (definition.trigger.type === "date")
-    await armDateTimers(db, workspaceId, flowId, definition.trigger, now);
+    await armDateTimers(db, workspaceId, {
+      flowId,
+      trigger: definition.trigger,
+      now,
+    });
   return { version };
 }
 
@@ -165,19 +161,23 @@ export async function publishFlow(
 async function armDateTimers(
   db: Database,
   workspaceId: string,
-  flowId: string,
-  trigger: Extract<FlowDefinition["trigger"], { type: "date" }>,
-  now: Date,
+  {
+    flowId,
+    trigger,
+    now,
+  }: {
+    flowId: string;
+    trigger: Extract<FlowDefinition["trigger"], { type: "date" }>;
+    now: Date;
+  },
 ): Promise<void> {
   let after: string | null = null;
   for (;;) {
-    const batch = await profilesWithTrait(
-      db,
-      workspaceId,
-      trigger.trait,
+    const batch = await profilesWithTrait(db, workspaceId, {
+      trait: trigger.trait,
       after,
-      1000,
-    );
+      limit: 1000,
+    });
     const rows = batch
       .map((p) => ({
         profileId: p.id,
@@ -194,7 +194,7 @@ async function armDateTimers(
       );
     await db.tx(async (tx) => {
       await upsertDateTimers(tx, workspaceId, flowId, rows);
-      tx.notify(flowsChannel);
+      tx.notify(flowsSql.flowsChannel);
     });
     const last = batch.at(-1);
     if (!last || batch.length < 1000) return;
@@ -204,8 +204,7 @@ async function armDateTimers(
 
 /** Pauses a live flow (runs wait where they are, nothing is sent) or resumes it. */
 export async function setFlowPaused(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
   paused: boolean,
@@ -217,22 +216,19 @@ export async function setFlowPaused(
       "this flow was never published: publish it first",
     );
   await db.tx(async (tx) => {
-    await setFlowStatus(
-      tx,
-      workspaceId,
+    await flowsSql.setFlowStatus(tx, workspaceId, {
       flowId,
-      paused ? "paused" : "live",
-      clock.now(),
-    );
-    tx.notify(flowsChannel);
+      status: paused ? "paused" : "live",
+      at: clock.now(),
+    });
+    tx.notify(flowsSql.flowsChannel);
   });
   return requireFlow(db, workspaceId, flowId);
 }
 
 /** Moves the live runs of one version to another, renaming nodes that changed id. */
 export async function moveRuns(
-  db: Database,
-  clock: Clock,
+  { db, clock }: FlowDeps,
   workspaceId: string,
   flowId: string,
   input: {
@@ -243,8 +239,8 @@ export async function moveRuns(
 ): Promise<{ moved: number }> {
   await requireFlow(db, workspaceId, flowId);
   const [from, to] = await Promise.all([
-    getVersion(db, workspaceId, flowId, input.fromVersion),
-    getVersion(db, workspaceId, flowId, input.toVersion),
+    flowsSql.getVersion(db, workspaceId, flowId, input.fromVersion),
+    flowsSql.getVersion(db, workspaceId, flowId, input.toVersion),
   ]);
   if (!from || !to)
     throw new DomainError(
@@ -267,173 +263,57 @@ export async function moveRuns(
     );
   }
   const moved = await db.tx(async (tx) => {
-    const count = await migrateRuns(
-      tx,
-      workspaceId,
+    const count = await runsSql.migrateRuns(tx, workspaceId, {
       flowId,
-      input.fromVersion,
-      input.toVersion,
-      input.nodeMap,
-      clock.now(),
-    );
-    tx.notify(flowsChannel);
+      ...input,
+      at: clock.now(),
+    });
+    tx.notify(flowsSql.flowsChannel);
     return count;
   });
   return { moved };
 }
 
-/** What the stats say of one node: how many passed, wait, ended there, and what it earned. */
-interface NodeStats {
-  type: string;
-  entered: number;
-  waiting: number;
-  /** Runs that ended at this node by reaching it (an exit node) or early (goal, exit event). */
-  completed: number;
-  exited: number;
-  /** Converted runs that passed this node, and their revenue. */
-  converted: number;
-  revenue: number;
-  /** Runs that exited at this node because their goal came before their first message (no conversion). */
-  exitedBeforeFirstMessage: number;
-  /** Passes by branch (splits, waits for an event). */
-  branches: Record<string, number>;
-  /** Per branch: passes, converted runs, revenue, conversion rate (A/B results), early goals. */
-  branchResults: Record<
-    string,
-    {
-      passed: number;
-      converted: number;
-      revenue: number;
-      conversionRate: number;
-      exitedBeforeFirstMessage: number;
-    }
-  >;
-}
-
-/**
- * Per-node counts of a version (entered, waiting, ended there, each branch, conversions
- * and revenue of the runs that passed, per branch too for A/B splits); and the run totals.
- * A conversion is a goal after the run's first message was sent; a goal before it is
- * counted apart (`exitedBeforeFirstMessage`) and earns no revenue.
- */
-export async function flowStats(
-  db: Database,
-  workspaceId: string,
-  flowId: string,
-  version?: number,
-) {
-  const flow = await requireFlow(db, workspaceId, flowId);
-  const v = version ?? flow.currentVersion;
-  if (v === null)
-    return {
-      version: null,
-      nodes: {},
-      totals: {
-        entered: 0,
-        active: 0,
-        completed: 0,
-        exited: 0,
-        converted: 0,
-        exitedBeforeFirstMessage: 0,
-        revenue: 0,
-      },
-    };
-  const definition = await getVersion(db, workspaceId, flowId, v);
-  const [passed, runs, conversions, ended] = await Promise.all([
-    nodeStats(db, workspaceId, flowId, v),
-    runStats(db, workspaceId, flowId, v),
-    nodeConversions(db, workspaceId, flowId, v),
-    endedAtNodes(db, workspaceId, flowId, v),
-  ]);
-  const nodes: Record<string, NodeStats> = {};
-  for (const [id, node] of Object.entries(definition?.nodes ?? {}))
-    nodes[id] = {
-      type: node.type,
-      entered: 0,
-      waiting: 0,
-      completed: 0,
-      exited: 0,
-      converted: 0,
-      revenue: 0,
-      exitedBeforeFirstMessage: 0,
-      branches: {},
-      branchResults: {},
-    };
-  const branchResult = (node: NodeStats, branch: string) =>
-    (node.branchResults[branch] ??= {
-      passed: 0,
-      converted: 0,
-      revenue: 0,
-      conversionRate: 0,
-      exitedBeforeFirstMessage: 0,
-    });
-  for (const row of passed) {
-    const node = nodes[row.node_id];
-    if (!node) continue;
-    node.entered += row.passed;
-    if (row.branch) {
-      node.branches[row.branch] = (node.branches[row.branch] ?? 0) + row.passed;
-      branchResult(node, row.branch).passed += row.passed;
-    }
-  }
-  for (const row of runs.waiting) {
-    const node = nodes[row.node_id];
-    if (node) {
-      node.waiting += row.runs;
-      node.entered += row.runs;
-    }
-  }
-  for (const row of ended) {
-    const node = nodes[row.node_id];
-    if (node) {
-      node.completed += row.completed;
-      node.exited += row.exited;
-      node.exitedBeforeFirstMessage += row.exited_before_first_message;
-    }
-  }
-  for (const row of conversions) {
-    const node = nodes[row.node_id];
-    if (!node) continue;
-    if (row.branch) {
-      // A wait for the goal's event takes its branch: the early goal shows there.
-      const result = branchResult(node, row.branch);
-      result.converted += row.runs;
-      result.revenue += Number(row.revenue);
-      result.exitedBeforeFirstMessage += row.early;
-    } else {
-      node.converted += row.runs;
-      node.revenue += Number(row.revenue);
-    }
-  }
-  for (const node of Object.values(nodes))
-    for (const result of Object.values(node.branchResults))
-      result.conversionRate =
-        result.passed > 0 ? result.converted / result.passed : 0;
-  return { version: v, nodes, totals: runs.totals };
-}
-
-/** A flow's versions. */
-export async function flowVersions(
+/** A flow's published versions, newest first. */
+export async function listVersions(
   db: Database,
   workspaceId: string,
   flowId: string,
 ) {
   await requireFlow(db, workspaceId, flowId);
-  return (await listVersions(db, workspaceId, flowId)).map((v) => ({
+  return (await flowsSql.listVersions(db, workspaceId, flowId)).map((v) => ({
     version: v.version,
     publishedAt: v.published_at.toISOString(),
   }));
 }
 
-/** Starts a run for a shopper by API call (flows with an `api` trigger, or any flow an operator starts by hand). */
-export async function triggerFlow(
+/** A page of a flow's runs, newest first, each with its goal. */
+export async function listRuns(
   db: Database,
-  engine: FlowEngine,
-  clock: Clock,
   workspaceId: string,
   flowId: string,
-  input: { profileId: string; data?: Record<string, unknown> },
+  filter: { status?: Run["status"] | undefined; limit: number },
+) {
+  await requireFlow(db, workspaceId, flowId);
+  const rows = await runsSql.listRuns(db, workspaceId, flowId, filter);
+  return rows.map((row) => ({
+    ...runsSql.toRun(row),
+    goal: runsSql.toRunGoal(row),
+  }));
+}
+
+/**
+ * Starts a run for a shopper by API call (flows with an `api` trigger, or any flow an
+ * operator starts by hand); `conflict` in a process that runs no flows.
+ */
+export async function triggerFlow(
+  { db, clock, flows: engine }: FlowDeps & { flows?: FlowEngine | undefined },
+  workspaceId: string,
+  flowId: string,
+  input: { profileId: string; data?: Record<string, unknown> | undefined },
 ): Promise<{ runId: string | null; status: string }> {
+  if (!engine)
+    throw new DomainError("conflict", "flows are not running in this process");
   const flow = await requireFlow(db, workspaceId, flowId);
   if (flow.status !== "live" || flow.currentVersion === null)
     throw new DomainError(
@@ -457,13 +337,11 @@ export async function triggerFlow(
   const profileId = profile.merged_into ?? profile.id;
   const now = clock.now();
   return db.tx(async (tx) => {
-    const history = await entryHistory(
-      tx,
-      workspaceId,
+    const history = await runsSql.entryHistory(tx, workspaceId, {
       flowId,
       profileId,
-      null,
-    );
+      correlation: null,
+    });
     if (
       !mayEnter(
         definition.settings?.reentry ?? { policy: "every_time" },
@@ -489,159 +367,4 @@ export async function triggerFlow(
     );
     return { runId: run.id, status: advanced?.status ?? run.status };
   });
-}
-
-/** What a simulated shopper would get. */
-export interface DryRunPath {
-  profileId: string;
-  email: string | null;
-  steps: { at: string; nodeId: string; branch: string | null }[];
-  messages: { at: string; channel: string; templateId: string }[];
-  actions: { at: string; kind: Effect["kind"]; nodeId: string }[];
-  ends: string;
-}
-
-/**
- * Who would enter this flow now and what they would get, without sending anything: the
- * shoppers its trigger would pick (a segment's members, profiles with the date trait,
- * recent senders of the trigger event), each walked through the draft with time moving on
- * to every wait's end and no further events arriving.
- */
-export async function dryRun(
-  db: Database,
-  clock: Clock,
-  workspaceId: string,
-  flowId: string,
-  limit: number,
-): Promise<{ candidates: number; paths: DryRunPath[] }> {
-  const flow = await requireFlow(db, workspaceId, flowId);
-  const definition = await checkDefinition(db, workspaceId, flow.draft);
-  const now = clock.now();
-  const trigger = definition.trigger;
-  let candidates: { id: string; trigger?: Record<string, unknown> }[] = [];
-  if (
-    trigger.type === "segment_entered" ||
-    trigger.type === "segment_exited" ||
-    trigger.type === "schedule"
-  ) {
-    const segmentId =
-      trigger.type === "schedule" ? trigger.segmentId : trigger.segmentId;
-    candidates = (
-      await audienceBatch(db, workspaceId, segmentId, null, limit)
-    ).map((p) => ({ id: p.id }));
-  } else if (trigger.type === "date") {
-    candidates = (
-      await profilesWithTrait(db, workspaceId, trigger.trait, null, limit)
-    ).map((p) => ({ id: p.id }));
-  } else if (trigger.type === "event" || trigger.type === "form") {
-    // The newest event of each shopper in the last week that the trigger, filters
-    // included, would have started a run for.
-    const name = trigger.type === "event" ? trigger.event : "Form Submitted";
-    const seen = new Set<string>();
-    for (const e of await recentTriggerEvents(
-      db,
-      workspaceId,
-      name,
-      new Date(now.getTime() - 7 * 86_400_000),
-      limit * 20,
-    )) {
-      if (seen.has(e.profile_id)) continue;
-      const event = { name, properties: e.properties, timestamp: e.timestamp };
-      if (!triggerMatches(trigger, event)) continue;
-      seen.add(e.profile_id);
-      candidates.push({ id: e.profile_id, trigger: e.properties });
-    }
-  }
-  const timeZone = (await getSettings(db, workspaceId))?.timeZone;
-  const paths: DryRunPath[] = [];
-  for (const candidate of candidates.slice(0, limit)) {
-    const row = await getProfileRow(db, workspaceId, candidate.id);
-    if (!row) continue;
-    const profile = toProfile(row);
-    let run: Run = {
-      id: `dry-${candidate.id}`,
-      flowId,
-      version: 0,
-      profileId: candidate.id,
-      status: "active",
-      nodeId: definition.start,
-      wakeAt: now,
-      waitingFor: null,
-      correlation: null,
-      context: {
-        trigger: candidate.trigger
-          ? {
-              name: "trigger",
-              properties: candidate.trigger,
-              timestamp: now.toISOString(),
-            }
-          : null,
-        coupons: {},
-        data: {},
-      },
-      visits: {},
-      enteredAt: now,
-      exitReason: null,
-    };
-    const products = triggerProducts(run);
-    const daysOfUse =
-      products.length > 0
-        ? await daysOfUseOf(db, workspaceId, products)
-        : new Map<string, number>();
-    const facts = await db.tx((tx) =>
-      gatherRunFacts(
-        tx,
-        workspaceId,
-        { run, definition },
-        { profile, timeZone, daysOfUse, now },
-      ),
-    );
-    const path: DryRunPath = {
-      profileId: candidate.id,
-      email: profile.email,
-      steps: [],
-      messages: [],
-      actions: [],
-      ends: "still running after 50 steps",
-    };
-    let at = now;
-    let input: Parameters<typeof advance>[2] = { kind: "start" };
-    for (let round = 0; round < 50; round++) {
-      const result = advance(definition, run, input, facts, at);
-      for (const step of result.steps)
-        path.steps.push({
-          at: at.toISOString(),
-          nodeId: step.nodeId,
-          branch: step.branch,
-        });
-      for (const effect of result.effects) {
-        if (effect.kind === "send")
-          path.messages.push({
-            at: at.toISOString(),
-            channel: effect.channel,
-            templateId: effect.templateId,
-          });
-        else
-          path.actions.push({
-            at: at.toISOString(),
-            kind: effect.kind,
-            nodeId: effect.nodeId,
-          });
-        if (effect.kind === "coupon")
-          result.run.context.coupons[effect.poolId] = "(a new code)";
-      }
-      run = result.run;
-      if (run.status === "completed" || run.status === "exited") {
-        path.ends =
-          run.status === "completed"
-            ? `completed at ${run.nodeId}`
-            : `exited: ${run.exitReason ?? ""}`;
-        break;
-      }
-      if (run.status === "waiting" && run.wakeAt) at = run.wakeAt;
-      input = { kind: "wake" };
-    }
-    paths.push(path);
-  }
-  return { candidates: candidates.length, paths };
 }

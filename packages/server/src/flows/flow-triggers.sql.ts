@@ -63,9 +63,11 @@ export async function nextDateTimerAt(q: Queryable): Promise<Date | undefined> {
 export async function profilesWithTrait(
   q: Queryable,
   workspaceId: string,
-  trait: string,
-  after: string | null,
-  limit: number,
+  {
+    trait,
+    after,
+    limit,
+  }: { trait: string; after: string | null; limit: number },
 ): Promise<{ id: string; value: unknown; time_zone: string | null }[]> {
   return q.query(
     `select id, traits -> $2 as value, time_zone from profiles
@@ -144,9 +146,11 @@ export async function nextScheduleAt(q: Queryable): Promise<Date | undefined> {
 export async function audienceBatch(
   q: Queryable,
   workspaceId: string,
-  segmentId: string | undefined,
-  after: string | null,
-  limit: number,
+  {
+    segmentId,
+    after,
+    limit,
+  }: { segmentId: string | undefined; after: string | null; limit: number },
 ): Promise<{ id: string; time_zone: string | null }[]> {
   if (segmentId) {
     return q.query(
@@ -248,9 +252,11 @@ export async function catalogFlowsBehind(
 export async function interestedProfiles(
   q: Queryable,
   workspaceId: string,
-  productId: string,
-  events: string[],
-  since: Date,
+  {
+    productId,
+    events,
+    since,
+  }: { productId: string; events: string[]; since: Date },
 ): Promise<string[]> {
   const rows = await q.query<{ profile_id: string }>(
     `select distinct coalesce(p.merged_into, p.id) as profile_id

@@ -17,16 +17,16 @@ import {
   firstSentOfRuns,
   skipPendingRunMessages,
 } from "../messages/flow-run-messages.sql.ts";
+import { flowStatuses } from "./flows.sql.ts";
 import {
   entryHistory,
-  flowStatuses,
   lockLiveRuns,
   lockUnconvertedRuns,
   recordGoal,
   rekeyRuns,
   toRun,
   updateRuns,
-} from "./flows.sql.ts";
+} from "./flow-runs.sql.ts";
 import type {
   BatchContext,
   EventHandler,
@@ -99,7 +99,11 @@ export class FlowTriggers implements EventHandler {
       ...new Set([...runs.values()].flat().map((r) => r.flowId)),
     ]);
     const now = context.now;
-    await this.#convertCompletedRuns(tx, workspaceId, live, relevant, now);
+    await this.#convertCompletedRuns(tx, workspaceId, {
+      live,
+      events: relevant,
+      now,
+    });
 
     for (const { event } of relevant) {
       const flowEvent = flowEventOf(event);
@@ -132,7 +136,11 @@ export class FlowTriggers implements EventHandler {
               : undefined,
           );
         if (reaction === "goal")
-          await this.#recordGoal(tx, workspaceId, run, flowEvent, now);
+          await this.#recordGoal(tx, workspaceId, {
+            run,
+            goal: flowEvent,
+            now,
+          });
         // What the run still holds back (over the cap, in quiet hours) is stale now.
         if (reaction)
           await skipPendingRunMessages(tx, workspaceId, {
@@ -162,7 +170,7 @@ export class FlowTriggers implements EventHandler {
           ended.push(exited);
         }
       }
-      await updateRuns(tx, workspaceId, ended, now);
+      await updateRuns(tx, workspaceId, { runs: ended, at: now });
 
       for (const flow of live) {
         if (!triggerMatches(flow.definition.trigger, flowEvent)) continue;
@@ -171,15 +179,13 @@ export class FlowTriggers implements EventHandler {
           flowEvent.properties,
         );
         if (
-          !(await this.#mayEnter(
-            tx,
-            workspaceId,
+          !(await this.#mayEnter(tx, workspaceId, {
             flow,
-            event.profileId,
+            profileId: event.profileId,
             correlation,
             mine,
             now,
-          ))
+          }))
         )
           continue;
         const run = this.#engine.newRun(
@@ -210,16 +216,22 @@ export class FlowTriggers implements EventHandler {
       runs.set(event.profileId, mine);
     }
 
-    await this.#keepDateTimers(tx, workspaceId, live, relevant, context);
+    await this.#keepDateTimers(tx, workspaceId, {
+      live,
+      events: relevant,
+      context,
+    });
   }
 
   /** Counts goals reached after a run completed, within its flow's conversion window. */
   async #convertCompletedRuns(
     tx: Tx,
     workspaceId: string,
-    live: LiveFlow[],
-    events: ProcessedEvent[],
-    now: Date,
+    {
+      live,
+      events,
+      now,
+    }: { live: LiveFlow[]; events: ProcessedEvent[]; now: Date },
   ): Promise<void> {
     const goals = new Set(
       live.flatMap(({ definition: { settings } }) =>
@@ -257,7 +269,13 @@ export class FlowTriggers implements EventHandler {
           continue;
         if (reactionTo(definition, toRun(row), flowEvent) !== "goal") continue;
         // A run that ended without messaging the shopper earned nothing.
-        if (await this.#recordGoal(tx, workspaceId, toRun(row), flowEvent, now))
+        if (
+          await this.#recordGoal(tx, workspaceId, {
+            run: toRun(row),
+            goal: flowEvent,
+            now,
+          })
+        )
           converted.add(row.id);
       }
   }
@@ -269,9 +287,7 @@ export class FlowTriggers implements EventHandler {
   async #recordGoal(
     tx: Tx,
     workspaceId: string,
-    run: Run,
-    goal: FlowEvent,
-    now: Date,
+    { run, goal, now }: { run: Run; goal: FlowEvent; now: Date },
   ): Promise<boolean> {
     const at = new Date(Math.min(goal.timestamp.getTime(), now.getTime()));
     const firstMessageAt =
@@ -283,13 +299,11 @@ export class FlowTriggers implements EventHandler {
         })
       ).get(run.id) ?? null;
     if (!firstMessageAt && run.status === "completed") return false;
-    await recordGoal(
-      tx,
-      workspaceId,
-      run.id,
-      { at, firstMessageAt, revenue: eventRevenue(goal) },
+    await recordGoal(tx, workspaceId, {
+      runId: run.id,
+      goal: { at, firstMessageAt, revenue: eventRevenue(goal) },
       now,
-    );
+    });
     return firstMessageAt !== null;
   }
 
@@ -297,24 +311,31 @@ export class FlowTriggers implements EventHandler {
   async #mayEnter(
     tx: Tx,
     workspaceId: string,
-    flow: LiveFlow,
-    profileId: string,
-    correlation: string | null,
-    mine: Run[],
-    now: Date,
+    {
+      flow,
+      profileId,
+      correlation,
+      mine,
+      now,
+    }: {
+      flow: LiveFlow;
+      profileId: string;
+      correlation: string | null;
+      /** The shopper's runs, those started earlier in this batch included. */
+      mine: Run[];
+      now: Date;
+    },
   ): Promise<boolean> {
     const reentry = flow.definition.settings?.reentry;
     const perKey = reentry?.policy === "one_active_per_key";
     const pending = mine.filter(
       (r) => r.flowId === flow.id && (!perKey || r.correlation === correlation),
     );
-    const history = await entryHistory(
-      tx,
-      workspaceId,
-      flow.id,
+    const history = await entryHistory(tx, workspaceId, {
+      flowId: flow.id,
       profileId,
-      perKey ? correlation : null,
-    );
+      correlation: perKey ? correlation : null,
+    });
     const last =
       [history.lastEnteredAt, ...pending.map((r) => r.enteredAt)]
         .filter((d) => d !== null)
@@ -329,9 +350,11 @@ export class FlowTriggers implements EventHandler {
   async #keepDateTimers(
     tx: Tx,
     workspaceId: string,
-    live: LiveFlow[],
-    events: ProcessedEvent[],
-    context: BatchContext,
+    {
+      live,
+      events,
+      context,
+    }: { live: LiveFlow[]; events: ProcessedEvent[]; context: BatchContext },
   ): Promise<void> {
     for (const flow of live) {
       const trigger = flow.definition.trigger;

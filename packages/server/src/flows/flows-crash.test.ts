@@ -6,7 +6,7 @@ import type { Run } from "@herald/core/flows/advance";
 import { uuidv7 } from "@herald/core/ids";
 import { createWorkspace } from "@herald/core/workspaces/workspaces";
 import type { Database } from "../db/database.ts";
-import { insertRuns } from "./flows.sql.ts";
+import { insertRuns } from "./flow-runs.sql.ts";
 import { openPglite } from "../db/pglite.ts";
 import { openPostgres } from "../db/postgres.ts";
 import { insertProfiles } from "../profiles/profiles.sql.ts";
@@ -24,14 +24,19 @@ async function prepare(db: Database) {
   const workspace = await createWorkspace(workspaceStore(db), clock, {
     name: "crash",
   });
-  const template = await createTemplate(db, clock, workspace.id, "reminder", {
-    channel: "email",
-    content: {
-      subject: "Hello",
-      mjml: "<mjml><mj-body><mj-section><mj-column><mj-text>Hi</mj-text></mj-column></mj-section></mj-body></mjml>",
+  const template = await createTemplate(
+    { db, clock },
+    workspace.id,
+    "reminder",
+    {
+      channel: "email",
+      content: {
+        subject: "Hello",
+        mjml: "<mjml><mj-body><mj-section><mj-column><mj-text>Hi</mj-text></mj-column></mj-section></mj-body></mjml>",
+      },
     },
-  });
-  const flow = await createFlow(db, clock, workspace.id, {
+  );
+  const flow = await createFlow({ db, clock }, workspace.id, {
     name: "Due in bulk",
     trigger: { type: "api" },
     start: "wait",
@@ -48,7 +53,7 @@ async function prepare(db: Database) {
       done: { type: "exit" },
     },
   });
-  await publishFlow(db, clock, workspace.id, flow.id);
+  await publishFlow({ db, clock }, workspace.id, flow.id);
   const now = clock.now();
   const profiles = Array.from({ length: runs }, () => uuidv7(now));
   await db.tx(async (tx) => {
@@ -72,7 +77,7 @@ async function prepare(db: Database) {
       enteredAt: now,
       exitReason: null,
     }));
-    await insertRuns(tx, workspace.id, due, now);
+    await insertRuns(tx, workspace.id, { runs: due, at: now });
   });
   return { workspace, flowId: flow.id };
 }

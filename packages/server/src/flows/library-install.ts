@@ -1,16 +1,20 @@
-import type { Clock } from "@herald/core/clock";
 import { DomainError, isDomainError } from "@herald/core/domain-error";
 import { validateCondition } from "@herald/core/segments/condition";
 import { newSegmentId } from "@herald/core/segments/segments";
-import { insertPool } from "../coupons/coupons.sql.ts";
+import { addPool } from "../coupons/coupon-service.ts";
 import type { Database } from "../db/database.ts";
-import { listFlows, type FlowRecord } from "./flows.sql.ts";
+import type { FlowRecord } from "./flow-record.ts";
 import { insertSegment } from "../segments/segments.sql.ts";
 import { channelsWithConsent } from "../profiles/profiles.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
 import type { FlowDefinition } from "@herald/core/flows/definition";
 import { createTemplate } from "../templates/template-service.ts";
-import { createFlow, publishFlow } from "./flow-service.ts";
+import {
+  createFlow,
+  listFlows,
+  publishFlow,
+  type FlowDeps,
+} from "./flow-service.ts";
 import { libraryFlows } from "./library.ts";
 import { libraryTemplates } from "./library-templates.ts";
 
@@ -79,12 +83,12 @@ export async function missingStoreSettings(
 
 /** Installs the library flow `name`; see the module comment. */
 export async function installFlow(
-  db: Database,
-  clock: Clock,
+  deps: FlowDeps,
   workspaceId: string,
   name: string,
   options: { publish?: boolean } = {},
 ): Promise<Installed> {
+  const { db, clock } = deps;
   const entry = libraryEntry(name);
   const missing = await missingStoreSettings(db, workspaceId, name);
   if (missing.length > 0) {
@@ -115,7 +119,7 @@ export async function installFlow(
 
   const pools: string[] = [];
   for (const pool of entry.pools) {
-    if (await insertPool(db, workspaceId, pool, now)) pools.push(pool.id);
+    if (await addPool(deps, workspaceId, pool)) pools.push(pool.id);
   }
   const templates: Record<string, string> = {};
   for (const key of entry.templates) {
@@ -127,7 +131,7 @@ export async function installFlow(
     // Flows share some starters (the thank-you that ends cart and checkout reminders);
     // each installed flow gets its own copy, named after the flow when the name is taken.
     const create = (templateName: string) =>
-      createTemplate(db, clock, workspaceId, templateName, starter.template);
+      createTemplate(deps, workspaceId, templateName, starter.template);
     const created = await create(starter.name).catch((error: unknown) => {
       if (isDomainError(error, "conflict"))
         return create(`${starter.name} · ${entry.title}`);
@@ -163,14 +167,13 @@ export async function installFlow(
     now,
   });
   const flow = await createFlow(
-    db,
-    clock,
+    deps,
     workspaceId,
     { ...definition, description: entry.description },
     name,
   );
   const version = options.publish
-    ? (await publishFlow(db, clock, workspaceId, flow.id)).version
+    ? (await publishFlow(deps, workspaceId, flow.id)).version
     : null;
   const warnings = await consentWarnings(db, workspaceId, definition);
   return { flow, version, templates, segments, pools, warnings };

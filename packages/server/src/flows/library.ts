@@ -142,13 +142,19 @@ function abandonment(kind: "cart" | "checkout"): LibraryFlow {
 }
 
 /** A one-step transactional flow: an order event, one message. */
-function transactional(
-  name: string,
-  title: string,
-  event: string,
-  templateKey: string,
-  description: string,
-): LibraryFlow {
+function transactional({
+  name,
+  title,
+  event,
+  templateKey,
+  description,
+}: {
+  name: string;
+  title: string;
+  event: string;
+  templateKey: string;
+  description: string;
+}): LibraryFlow {
   return {
     name,
     title,
@@ -775,27 +781,30 @@ export const libraryFlows: LibraryFlow[] = [
       settings: { goal: { event: "Order Completed" } },
     }),
   },
-  transactional(
-    "order-confirmation",
-    "Order confirmation",
-    "Order Completed",
-    "confirmation",
-    "The receipt for every order: its lines, shipping, tax and total. Transactional: sent regardless of marketing consent, frequency caps and quiet hours.",
-  ),
-  transactional(
-    "order-shipped",
-    "Order shipped",
-    "Order Shipped",
-    "shipped",
-    "Tells the shopper their order is on its way, with the carrier, the tracking number and the tracking link.",
-  ),
-  transactional(
-    "order-delivered",
-    "Order delivered",
-    "Order Delivered",
-    "delivered",
-    "Confirms the order arrived and invites a reply if anything is wrong.",
-  ),
+  transactional({
+    name: "order-confirmation",
+    title: "Order confirmation",
+    event: "Order Completed",
+    templateKey: "confirmation",
+    description:
+      "The receipt for every order: its lines, shipping, tax and total. Transactional: sent regardless of marketing consent, frequency caps and quiet hours.",
+  }),
+  transactional({
+    name: "order-shipped",
+    title: "Order shipped",
+    event: "Order Shipped",
+    templateKey: "shipped",
+    description:
+      "Tells the shopper their order is on its way, with the carrier, the tracking number and the tracking link.",
+  }),
+  transactional({
+    name: "order-delivered",
+    title: "Order delivered",
+    event: "Order Delivered",
+    templateKey: "delivered",
+    description:
+      "Confirms the order arrived and invites a reply if anything is wrong.",
+  }),
   {
     name: "ready-for-pickup",
     title: "Ready for pickup",

@@ -98,6 +98,36 @@ describeOnDatabases("the API document", (db) => {
     assert.ok(schemas["settings.marketingConsent"].description);
   });
 
+  it("documents template content and catalog products by their core schemas", () => {
+    const operation = (path: string, method: string) =>
+      document.paths[path]?.[method] as Record<string, any> | undefined;
+    const body = (path: string, method: string) =>
+      operation(path, method)?.requestBody?.content["application/json"]?.schema;
+    const schemas = document.components.schemas;
+    for (const [path, method] of [
+      ["/api/templates", "post"],
+      ["/api/templates/{id}", "put"],
+    ] as const)
+      assert.equal(
+        body(path, method)?.properties?.content?.$ref,
+        "#/components/schemas/ChannelContent",
+        `${method} ${path}`,
+      );
+    assert.equal(schemas.ChannelContent.anyOf.length, 5);
+    assert.ok(
+      schemas.ChannelContent.anyOf.some((channel: any) =>
+        channel.required?.includes("mjml"),
+      ),
+    );
+    assert.equal(
+      body("/api/catalog/products", "post")?.$ref,
+      "#/components/schemas/ProductUpsert",
+    );
+    const preview = operation("/api/templates/{id}/preview", "post")
+      ?.responses?.["200"]?.content["application/json"]?.schema;
+    assert.equal(preview?.properties?.content?.anyOf?.length, 5);
+  });
+
   it("serves readable docs from Herald itself at /api/docs", async () => {
     const page = await fetch(`${herald.url}/api/docs`);
     assert.equal(page.status, 200);

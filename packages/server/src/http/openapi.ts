@@ -1,8 +1,10 @@
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import type { RouteOptions } from "fastify";
+import { ProductUpsert } from "@herald/core/catalog/catalog";
 import { FlowDefinition } from "@herald/core/flows/definition";
 import { SegmentCondition } from "@herald/core/segments/condition";
+import { ChannelContent } from "@herald/core/templates/template";
 import { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import type { App } from "./http-deps.ts";
 
@@ -12,7 +14,8 @@ import type { App } from "./http-deps.ts";
  * themselves with their TypeBox schemas. Described here: the routes outside `/api`
  * (tracking API, store and provider webhooks, tracking and unsubscribe pages, health,
  * metrics), which hide from the admin tags, and the bodies whose handlers validate them
- * with their own path-naming errors (segment definitions, flows, settings), which the
+ * with their own path-naming errors (segment definitions, flows, settings, template
+ * content, catalog products), which the
  * route schemas leave open. TypeBox writes JSON Schema 2020-12, which OpenAPI 3.1 takes
  * as it is, except cyclic schemas' local `$defs`, which become components.
  */
@@ -244,6 +247,11 @@ const adminBodies: Record<string, (body: Schema | undefined) => Schema> = {
   "post /api/segments": (body) => withProperty(body, "definition"),
   "patch /api/segments/{id}": (body) => withProperty(body, "definition"),
   "post /api/segments/preview": (body) => withProperty(body, "definition"),
+  "post /api/templates": (body) =>
+    withProperty(body, "content", "ChannelContent"),
+  "put /api/templates/{id}": (body) =>
+    withProperty(body, "content", "ChannelContent"),
+  "post /api/catalog/products": () => ref("ProductUpsert"),
   "post /api/flows": () => ref("FlowDefinition"),
   "put /api/flows/{id}": () => ref("FlowDefinition"),
   "patch /api/workspace/settings": () => ({
@@ -253,13 +261,17 @@ const adminBodies: Record<string, (body: Schema | undefined) => Schema> = {
   }),
 };
 
-function withProperty(body: Schema | undefined, name: string): Schema {
+function withProperty(
+  body: Schema | undefined,
+  name: string,
+  component = "SegmentCondition",
+): Schema {
   const properties = (body?.properties ?? {}) as Record<string, Schema>;
   return {
     ...body,
     properties: {
       ...properties,
-      [name]: { ...ref("SegmentCondition"), ...pick(properties[name]) },
+      [name]: { ...ref(component), ...pick(properties[name]) },
     },
   };
 }
@@ -398,6 +410,8 @@ function finishDocument(document: object): Schema {
   schemas.WorkspaceSettings = settings;
   schemas.SegmentCondition = json(SegmentCondition);
   schemas.FlowDefinition = json(FlowDefinition);
+  schemas.ChannelContent = json(ChannelContent);
+  schemas.ProductUpsert = json(ProductUpsert);
 
   for (const [key, bodyOf] of Object.entries(adminBodies)) {
     const [method = "", path = ""] = key.split(" ");

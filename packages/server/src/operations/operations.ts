@@ -169,13 +169,9 @@ const operations: Record<string, Operation> = {
     const workspaceId = await resolveWorkspace(ctx, input.workspaceId);
     if (input.settings && Object.keys(input.settings).length > 0)
       await updateSettings(ctx.db, workspaceId, input.settings);
-    const installed = await installFlow(
-      ctx.db,
-      ctx.clock,
-      workspaceId,
-      input.name,
-      { publish: input.publish },
-    );
+    const installed = await installFlow(ctx, workspaceId, input.name, {
+      publish: input.publish,
+    });
     return {
       id: installed.flow.id,
       name: installed.flow.name,
@@ -220,16 +216,10 @@ const operations: Record<string, Operation> = {
       (f) => f.name === name,
     );
     const flow = existing
-      ? await updateFlow(
-          ctx.db,
-          ctx.clock,
-          workspaceId,
-          existing.id,
-          input.definition,
-        )
-      : await createFlow(ctx.db, ctx.clock, workspaceId, input.definition);
+      ? await updateFlow(ctx, workspaceId, existing.id, input.definition)
+      : await createFlow(ctx, workspaceId, input.definition);
     const version = input.publish
-      ? (await publishFlow(ctx.db, ctx.clock, workspaceId, flow.id)).version
+      ? (await publishFlow(ctx, workspaceId, flow.id)).version
       : null;
     return { id: flow.id, name: flow.name, created: !existing, version };
   },

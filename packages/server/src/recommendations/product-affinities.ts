@@ -38,7 +38,11 @@ async function countOrder(
   const lines = productLines(item.event.properties).filter((l) => l.product_id);
   if (lines.length === 0) return;
   const ids = lines.map((l) => l.product_id ?? "");
-  await addAffinities(tx, workspaceId, "bought", pairsOf(ids), now);
+  await addAffinities(tx, workspaceId, {
+    kind: "bought",
+    pairs: pairsOf(ids),
+    at: now,
+  });
 
   const categories = new Map<string, string>();
   for (const line of lines)
@@ -52,13 +56,11 @@ async function countOrder(
       unknown.map((productId) => ({ productId })),
     ))
       if (row.category) categories.set(row.product_id, row.category);
-  await addAffinities(
-    tx,
-    workspaceId,
-    "category",
-    pairsOf([...categories.values()]),
-    now,
-  );
+  await addAffinities(tx, workspaceId, {
+    kind: "category",
+    pairs: pairsOf([...categories.values()]),
+    at: now,
+  });
 
   const units = new Map<string, number>();
   for (const line of lines)
@@ -143,7 +145,7 @@ async function countViews(
         [other.product_id, view.productId],
       );
   }
-  await addAffinities(tx, workspaceId, "viewed", pairs, now);
+  await addAffinities(tx, workspaceId, { kind: "viewed", pairs, at: now });
 }
 
 /** The recommendation counts' event handler; register it with `processor.addHandler`. */

@@ -53,9 +53,15 @@ const shownFilter = `p.product_id <> all($2::text[])
 export async function addAffinities(
   tx: Tx,
   workspaceId: string,
-  kind: "bought" | "viewed" | "category",
-  pairs: readonly [string, string][],
-  at: Date,
+  {
+    kind,
+    pairs,
+    at,
+  }: {
+    kind: "bought" | "viewed" | "category";
+    pairs: readonly [string, string][];
+    at: Date;
+  },
 ): Promise<void> {
   if (pairs.length === 0) return;
   await tx.query(
@@ -254,15 +260,24 @@ export async function lastOrderProducts(
   return rows.map((r) => r.product_id);
 }
 
+/** What every candidate query takes: the ids to leave out, whether out-of-stock products may appear, how many. */
+export interface CandidateFilter {
+  exclude: readonly string[];
+  includeOutOfStock: boolean;
+  limit: number;
+}
+
 /** Products paired with `ids` (bought together or viewed together), by summed count. */
 export async function pairedProducts(
   q: Queryable,
   workspaceId: string,
-  kind: "bought" | "viewed",
-  ids: readonly string[],
-  exclude: readonly string[],
-  includeOutOfStock: boolean,
-  limit: number,
+  {
+    kind,
+    ids,
+    exclude,
+    includeOutOfStock,
+    limit,
+  }: CandidateFilter & { kind: "bought" | "viewed"; ids: readonly string[] },
 ): Promise<ProductRow[]> {
   return q.query<ProductRow>(
     `select ${productColumns} from (
@@ -280,11 +295,13 @@ export async function pairedProducts(
 export async function bestsellingProducts(
   q: Queryable,
   workspaceId: string,
-  since: string,
-  category: string | undefined,
-  exclude: readonly string[],
-  includeOutOfStock: boolean,
-  limit: number,
+  {
+    since,
+    category,
+    exclude,
+    includeOutOfStock,
+    limit,
+  }: CandidateFilter & { since: string; category?: string | undefined },
 ): Promise<ProductRow[]> {
   return q.query<ProductRow>(
     `select ${productColumns} from (
@@ -311,11 +328,13 @@ export async function bestsellingProducts(
 export async function trendingProducts(
   q: Queryable,
   workspaceId: string,
-  today: string,
-  category: string | undefined,
-  exclude: readonly string[],
-  includeOutOfStock: boolean,
-  limit: number,
+  {
+    today,
+    category,
+    exclude,
+    includeOutOfStock,
+    limit,
+  }: CandidateFilter & { today: string; category?: string | undefined },
 ): Promise<ProductRow[]> {
   return q.query<ProductRow>(
     `select ${productColumns} from (
@@ -346,11 +365,16 @@ export async function trendingProducts(
 export async function upsellProducts(
   q: Queryable,
   workspaceId: string,
-  ids: readonly string[],
-  category: string | undefined,
-  exclude: readonly string[],
-  includeOutOfStock: boolean,
-  limit: number,
+  {
+    ids,
+    category,
+    exclude,
+    includeOutOfStock,
+    limit,
+  }: CandidateFilter & {
+    ids: readonly string[];
+    category?: string | undefined;
+  },
 ): Promise<ProductRow[]> {
   return q.query<ProductRow>(
     `select ${productColumns} from (
@@ -382,11 +406,13 @@ export async function upsellProducts(
 export async function crossSellProducts(
   q: Queryable,
   workspaceId: string,
-  ids: readonly string[],
-  since: string,
-  exclude: readonly string[],
-  includeOutOfStock: boolean,
-  limit: number,
+  {
+    ids,
+    since,
+    exclude,
+    includeOutOfStock,
+    limit,
+  }: CandidateFilter & { ids: readonly string[]; since: string },
 ): Promise<ProductRow[]> {
   return q.query<ProductRow>(
     `with refs as (
@@ -417,10 +443,12 @@ export async function crossSellProducts(
 export async function recentlyViewedProducts(
   q: Queryable,
   workspaceId: string,
-  profileId: string,
-  exclude: readonly string[],
-  includeOutOfStock: boolean,
-  limit: number,
+  {
+    profileId,
+    exclude,
+    includeOutOfStock,
+    limit,
+  }: CandidateFilter & { profileId: string },
 ): Promise<ProductRow[]> {
   return q.query<ProductRow>(
     `select ${productColumns} from product_views v

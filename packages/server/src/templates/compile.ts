@@ -10,6 +10,7 @@ import {
 } from "@herald/core/templates/partials";
 import {
   refuseTemplate,
+  type CompiledContent,
   type SourceProblem,
   type TemplateContent,
 } from "@herald/core/templates/template";
@@ -29,35 +30,6 @@ import { engines, renderLimits, type EscapeMode } from "./liquid.ts";
  */
 const loadMjml = () => import("mjml");
 let mjml: ReturnType<typeof loadMjml> | undefined;
-
-/** What a version keeps for rendering: every field ready for Liquid. */
-export type CompiledContent =
-  | {
-      channel: "email";
-      subject: string;
-      preheader?: string;
-      html: string;
-      /** The text part with Liquid; null when it must be made from each rendered HTML. */
-      text: string | null;
-      textSource: "written" | "generated" | "per-render";
-      fromName?: string;
-      fromEmail?: string;
-      replyTo?: string;
-    }
-  | { channel: "sms"; text: string }
-  | {
-      channel: "push";
-      title: string;
-      body: string;
-      icon?: string;
-      url?: string;
-    }
-  | {
-      channel: "telegram";
-      text: string;
-      buttons?: { text: string; url: string }[];
-    }
-  | { channel: "webhook"; body: string };
 
 /** How the plain-text part is made from HTML: links kept as `text [url]`, no images, no shouting. */
 export const plainTextOptions: HtmlToTextOptions = {
@@ -119,10 +91,8 @@ class Problems {
 /** One field with its partials expanded and its Liquid parsed. */
 function liquidField(
   problems: Problems,
-  field: string,
-  source: string,
   partials: ReadonlyMap<string, string>,
-  mode: EscapeMode,
+  { field, source, mode }: { field: string; source: string; mode: EscapeMode },
 ): { text: string; origins: LineOrigin[] } {
   const expanded = expandPartials(source, partials);
   for (const problem of expanded.problems)
@@ -154,21 +124,27 @@ async function compileEmail(
   content: Extract<TemplateContent, { channel: "email" }>["content"],
   partials: ReadonlyMap<string, string>,
 ): Promise<CompiledContent> {
-  const subject = liquidField(
-    problems,
-    "subject",
-    content.subject,
-    partials,
-    "text",
-  );
+  const subject = liquidField(problems, partials, {
+    field: "subject",
+    source: content.subject,
+    mode: "text",
+  });
   const preheader =
     content.preheader === undefined
       ? undefined
-      : liquidField(problems, "preheader", content.preheader, partials, "text");
+      : liquidField(problems, partials, {
+          field: "preheader",
+          source: content.preheader,
+          mode: "text",
+        });
   const written =
     content.text === undefined
       ? undefined
-      : liquidField(problems, "text", content.text, partials, "text");
+      : liquidField(problems, partials, {
+          field: "text",
+          source: content.text,
+          mode: "text",
+        });
 
   const expanded = expandPartials(content.mjml, partials);
   for (const problem of expanded.problems)
@@ -259,7 +235,7 @@ export async function compileContent(
 ): Promise<CompiledContent> {
   const problems = new Problems();
   const field = (name: string, source: string, mode: EscapeMode) =>
-    liquidField(problems, name, source, partials, mode).text;
+    liquidField(problems, partials, { field: name, source, mode }).text;
   let compiled: CompiledContent;
   switch (template.channel) {
     case "email":

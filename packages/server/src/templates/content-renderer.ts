@@ -9,6 +9,7 @@ import type {
   RenderRequest,
 } from "@herald/core/messages/content";
 import { emptyProfile, type Profile } from "@herald/core/profiles/profile";
+import type { CompiledContent } from "@herald/core/templates/template";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import { issueCoupon } from "../coupons/issue-coupon.ts";
 import type { Database, Queryable } from "../db/database.ts";
@@ -17,7 +18,6 @@ import { getPool } from "../coupons/coupons.sql.ts";
 import { getProfileRow, toProfile } from "../profiles/profiles.sql.ts";
 import { currentVersion, getVersion } from "./templates.sql.ts";
 import type { SettingsCache } from "../workspaces/settings-cache.ts";
-import type { CompiledContent } from "./compile.ts";
 import { productResolver } from "./products.ts";
 import {
   templateThreads,
@@ -159,14 +159,12 @@ export class TemplateRenderer implements ContentRenderer {
       let issued = coupons.get(poolId);
       if (!issued) {
         issued = this.#db.tx((tx) =>
-          issueCoupon(
-            tx,
-            request.workspaceId,
+          issueCoupon(tx, request.workspaceId, {
             poolId,
-            profile.id,
-            request.messageId,
+            profileId: profile.id,
+            key: request.messageId,
             now,
-          ),
+          }),
         );
         coupons.set(poolId, issued);
       }
@@ -321,8 +319,7 @@ export class TemplateRenderer implements ContentRenderer {
     const loaded: LoadedVersion = {
       version: row.version,
       key: key(row.version),
-      // Stored JSON read back: compiled by compileContent when the version was saved.
-      compiled: row.compiled as unknown as CompiledContent,
+      compiled: row.compiled,
     };
     if (this.#versions.size >= cacheSize) {
       const oldest = this.#versions.keys().next().value;

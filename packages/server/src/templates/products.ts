@@ -156,87 +156,62 @@ export function productResolver(
       ...refs,
       ...(query.includePurchased ? [] : await purchasedIds()),
     ];
-    const oos = query.includeOutOfStock;
-    const { limit } = query;
+    const filter = {
+      exclude,
+      includeOutOfStock: query.includeOutOfStock,
+      limit: query.limit,
+    };
     let rows;
     switch (query.source) {
       case "recently_viewed":
         rows = profile
-          ? await recentlyViewedProducts(
-              q,
-              workspaceId,
-              profile.id,
-              exclude,
-              oos,
-              limit,
-            )
+          ? await recentlyViewedProducts(q, workspaceId, {
+              ...filter,
+              profileId: profile.id,
+            })
           : [];
         break;
       case "bought_together":
-        rows = await pairedProducts(
-          q,
-          workspaceId,
-          "bought",
-          refs,
-          exclude,
-          oos,
-          limit,
-        );
+        rows = await pairedProducts(q, workspaceId, {
+          ...filter,
+          kind: "bought",
+          ids: refs,
+        });
         break;
       case "also_viewed":
-        rows = await pairedProducts(
-          q,
-          workspaceId,
-          "viewed",
-          refs,
-          exclude,
-          oos,
-          limit,
-        );
+        rows = await pairedProducts(q, workspaceId, {
+          ...filter,
+          kind: "viewed",
+          ids: refs,
+        });
         break;
       case "upsell":
-        rows = await upsellProducts(
-          q,
-          workspaceId,
-          refs,
-          query.category,
-          exclude,
-          oos,
-          limit,
-        );
+        rows = await upsellProducts(q, workspaceId, {
+          ...filter,
+          ids: refs,
+          category: query.category,
+        });
         break;
       case "cross_sell":
-        rows = await crossSellProducts(
-          q,
-          workspaceId,
-          refs,
-          day(now, 90),
-          exclude,
-          oos,
-          limit,
-        );
+        rows = await crossSellProducts(q, workspaceId, {
+          ...filter,
+          ids: refs,
+          since: day(now, 90),
+        });
         break;
       case "bestsellers":
-        rows = await bestsellingProducts(
-          q,
-          workspaceId,
-          day(now, 30),
-          query.category,
-          exclude,
-          oos,
-          limit,
-        );
+        rows = await bestsellingProducts(q, workspaceId, {
+          ...filter,
+          since: day(now, 30),
+          category: query.category,
+        });
         break;
       case "trending":
-        rows = await trendingProducts(
-          q,
-          workspaceId,
-          day(now),
-          query.category,
-          exclude,
-          oos,
-          limit,
-        );
+        rows = await trendingProducts(q, workspaceId, {
+          ...filter,
+          today: day(now),
+          category: query.category,
+        });
         break;
     }
     return rows.map(toProductItem);

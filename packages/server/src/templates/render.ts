@@ -15,7 +15,8 @@ import {
   unsafeUrlMessage,
 } from "@herald/core/templates/safe-urls";
 import type { WorkspaceSettings } from "@herald/core/workspaces/settings";
-import { htmlToText, tidyText, type CompiledContent } from "./compile.ts";
+import type { CompiledContent } from "@herald/core/templates/template";
+import { htmlToText, tidyText } from "./compile.ts";
 import {
   engines,
   servicesKey,

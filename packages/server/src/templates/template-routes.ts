@@ -1,42 +1,40 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
-import { uuidv7 } from "@herald/core/ids";
-import { smsStats } from "@herald/core/templates/sms-segments";
-import type { Template } from "@herald/core/templates/template";
+import { MessageChannel, RenderedMessage } from "@herald/core/messages/content";
+import {
+  ChannelContent,
+  CompiledContent,
+  type Template,
+} from "@herald/core/templates/template";
+import { TemplateRenderer } from "./content-renderer.ts";
 import {
   archiveTemplate,
+  contentOf,
+  createTemplate,
   deletePartial,
   getTemplate,
   getVersion,
   listPartials,
+  listStarters,
   listTemplates,
   listVersions,
-} from "./templates.sql.ts";
-import { TemplateRenderer } from "./content-renderer.ts";
-import { builtInPartials, starterTemplates } from "./starter-kit.ts";
-import {
-  contentOf,
-  createTemplate,
+  previewTemplate,
   savePartial,
+  sendTestMessage,
   updateTemplate,
   type SavedVersion,
 } from "./template-service.ts";
-import { enqueueMessage } from "../messages/message-ledger.ts";
-import { profileWithAddress, sampleEventData } from "./content-renderer.ts";
 import { maxVersion } from "../http/input-limits.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
 
-const Channel = Type.Union([
-  Type.Literal("email"),
-  Type.Literal("sms"),
-  Type.Literal("push"),
-  Type.Literal("telegram"),
-  Type.Literal("webhook"),
-]);
-const Content = Type.Record(Type.String(), Type.Unknown(), {
+/**
+ * What a request may carry as content. The template's channel decides which schema
+ * applies (ChannelContent in the API document), and the service checks it against that
+ * schema with paths under /body/content, so the route lets any object through.
+ */
+const ContentInput = Type.Record(Type.String(), Type.Unknown(), {
   description:
-    "per channel: email {subject, preheader?, mjml, text?}, sms {text}, push {title, body, icon?, url?}, telegram {text, buttons?}, webhook {body}",
+    "the content of the template's channel (ChannelContent): email {subject, preheader?, mjml, text?, fromName?, fromEmail?, replyTo?}, sms {text}, push {title, body, icon?, url?}, telegram {text, buttons?}, webhook {body}",
 });
 const SmsFigures = Type.Object({
   encoding: Type.String(),
@@ -48,7 +46,7 @@ const SmsFigures = Type.Object({
 const TemplateView = Type.Object({
   id: Type.String(),
   name: Type.String(),
-  channel: Channel,
+  channel: MessageChannel,
   currentVersion: Type.Integer(),
   createdAt: Type.String({ format: "date-time" }),
   updatedAt: Type.String({ format: "date-time" }),
@@ -65,6 +63,19 @@ const SavedView = Type.Object({
   sms: Type.Optional(SmsFigures),
 });
 const Params = Type.Object({ id: Type.String() });
+const PartialParams = Type.Object({ name: Type.String() });
+const NewTemplate = Type.Object({
+  name: Type.String({ minLength: 1, maxLength: 200 }),
+  channel: Type.Optional(MessageChannel),
+  content: Type.Optional(ContentInput),
+  starter: Type.Optional(
+    Type.String({ description: "copy a starter template instead" }),
+  ),
+});
+const TemplateChange = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+  content: ContentInput,
+});
 const PreviewBody = Type.Object({
   version: Type.Optional(Type.Integer({ minimum: 1, maximum: maxVersion })),
   profileId: Type.Optional(
@@ -76,6 +87,24 @@ const PreviewBody = Type.Object({
         "the triggering event's properties (cart, order, tracking); sample data when absent",
     }),
   ),
+});
+const TestSend = Type.Object({
+  to: Type.String({
+    minLength: 1,
+    description: "email, E.164 phone or URL, by channel",
+  }),
+  profileId: Type.Optional(
+    Type.String({
+      format: "uuid",
+      description:
+        "whose data to render with; by default the profile with the address `to`",
+    }),
+  ),
+  version: Type.Optional(Type.Integer({ minimum: 1, maximum: maxVersion })),
+  data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+});
+const PartialSource = Type.Object({
+  source: Type.String({ maxLength: 200_000 }),
 });
 
 const templateView = (t: Template) => ({
@@ -109,23 +138,16 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
             items: Type.Array(
               Type.Object({
                 name: Type.String(),
-                channel: Channel,
+                channel: MessageChannel,
                 description: Type.String(),
-                content: Content,
+                content: ChannelContent,
               }),
             ),
           }),
         },
       },
     },
-    async () => ({
-      items: [...starterTemplates].map(([name, s]) => ({
-        name,
-        channel: s.template.channel,
-        description: s.description,
-        content: s.template.content,
-      })),
-    }),
+    async () => ({ items: listStarters() }),
   );
 
   api.get(
@@ -134,7 +156,7 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
       schema: {
         tags,
         summary: "The workspace's templates",
-        querystring: Type.Object({ channel: Type.Optional(Channel) }),
+        querystring: Type.Object({ channel: Type.Optional(MessageChannel) }),
         response: { 200: Type.Object({ items: Type.Array(TemplateView) }) },
       },
     },
@@ -156,22 +178,14 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Create a template (version 1); refused with line and reason when its MJML or Liquid does not compile",
-        body: Type.Object({
-          name: Type.String({ minLength: 1, maxLength: 200 }),
-          channel: Type.Optional(Channel),
-          content: Type.Optional(Content),
-          starter: Type.Optional(
-            Type.String({ description: "copy a starter template instead" }),
-          ),
-        }),
+        body: NewTemplate,
         response: { 201: SavedView, 400: ErrorBody, 409: ErrorBody },
       },
     },
     async (request, reply) => {
       const { name, channel, content, starter } = request.body;
       const saved = await createTemplate(
-        deps.db,
-        deps.clock,
+        deps,
         request.auth.workspaceId,
         name,
         contentOf(channel, content, starter),
@@ -188,31 +202,21 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         summary: "A template with its current content",
         params: Params,
         response: {
-          200: Type.Object({ ...TemplateView.properties, content: Content }),
+          200: Type.Object({
+            ...TemplateView.properties,
+            content: ChannelContent,
+          }),
           404: ErrorBody,
         },
       },
     },
     async (request) => {
-      const template = await getTemplate(
+      const { template, content } = await getTemplate(
         deps.db,
         request.auth.workspaceId,
         request.params.id,
       );
-      const version =
-        template &&
-        (await getVersion(
-          deps.db,
-          request.auth.workspaceId,
-          template.id,
-          template.currentVersion,
-        ));
-      if (!template || !version)
-        throw new DomainError(
-          "not_found",
-          `there is no template ${request.params.id}`,
-        );
-      return { ...templateView(template), content: version.content };
+      return { ...templateView(template), content };
     },
   );
 
@@ -224,18 +228,14 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Save new content as the next version (messages already sent keep theirs)",
         params: Params,
-        body: Type.Object({
-          name: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
-          content: Content,
-        }),
+        body: TemplateChange,
         response: { 200: SavedView, 400: ErrorBody, 404: ErrorBody },
       },
     },
     async (request) =>
       savedView(
         await updateTemplate(
-          deps.db,
-          deps.clock,
+          deps,
           request.auth.workspaceId,
           request.params.id,
           request.body,
@@ -255,17 +255,7 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request, reply) => {
-      const done = await archiveTemplate(
-        deps.db,
-        request.auth.workspaceId,
-        request.params.id,
-        deps.clock.now(),
-      );
-      if (!done)
-        throw new DomainError(
-          "not_found",
-          `there is no template ${request.params.id}`,
-        );
+      await archiveTemplate(deps, request.auth.workspaceId, request.params.id);
       return reply.status(204).send(null);
     },
   );
@@ -282,7 +272,7 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
             items: Type.Array(
               Type.Object({
                 version: Type.Integer(),
-                content: Content,
+                content: ChannelContent,
                 createdAt: Type.String({ format: "date-time" }),
               }),
             ),
@@ -315,9 +305,9 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         response: {
           200: Type.Object({
             version: Type.Integer(),
-            channel: Channel,
-            content: Content,
-            compiled: Content,
+            channel: MessageChannel,
+            content: ChannelContent,
+            compiled: CompiledContent,
             createdAt: Type.String({ format: "date-time" }),
           }),
           404: ErrorBody,
@@ -331,11 +321,6 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         request.params.id,
         request.params.version,
       );
-      if (!row)
-        throw new DomainError(
-          "not_found",
-          `template ${request.params.id} has no version ${request.params.version}`,
-        );
       return {
         version: row.version,
         channel: row.channel,
@@ -358,7 +343,7 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         response: {
           200: Type.Object({
             templateVersion: Type.Integer(),
-            content: Content,
+            content: RenderedMessage,
             sms: Type.Optional(SmsFigures),
             warnings: Type.Array(
               Type.Object({ path: Type.String(), message: Type.String() }),
@@ -375,19 +360,13 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
     },
     async (request) => {
       const { version, profileId, data } = request.body;
-      const result = await renderer.preview({
+      return previewTemplate(renderer, {
         workspaceId: request.auth.workspaceId,
         templateId: request.params.id,
         ...(version === undefined ? {} : { version }),
         ...(profileId === undefined ? {} : { profileId }),
         ...(data === undefined ? {} : { data }),
       });
-      return {
-        ...result,
-        ...(result.content.channel === "sms"
-          ? { sms: smsStats(result.content.text) }
-          : {}),
-      };
     },
   );
 
@@ -399,23 +378,7 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         summary:
           "Send a version to an address through delivery (a real render: coupons are issued to the profile)",
         params: Params,
-        body: Type.Object({
-          to: Type.String({
-            minLength: 1,
-            description: "email, E.164 phone or URL, by channel",
-          }),
-          profileId: Type.Optional(
-            Type.String({
-              format: "uuid",
-              description:
-                "whose data to render with; by default the profile with the address `to`",
-            }),
-          ),
-          version: Type.Optional(
-            Type.Integer({ minimum: 1, maximum: maxVersion }),
-          ),
-          data: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
-        }),
+        body: TestSend,
         response: {
           202: Type.Object({ messageId: Type.String(), status: Type.String() }),
           400: ErrorBody,
@@ -423,45 +386,17 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         },
       },
     },
-    async (request, reply) => {
-      const workspaceId = request.auth.workspaceId;
-      const { to, version, data } = request.body;
-      const template = await getTemplate(
-        deps.db,
-        workspaceId,
-        request.params.id,
-      );
-      if (!template)
-        throw new DomainError(
-          "not_found",
-          `there is no template ${request.params.id}`,
-        );
-      const profileId =
-        request.body.profileId ??
-        (await profileWithAddress(deps.db, workspaceId, template.channel, to));
-      const now = deps.clock.now();
-      const { message } = await deps.db.tx((tx) =>
-        enqueueMessage(
-          tx,
-          {
-            workspaceId,
-            profileId,
-            channel: template.channel,
-            templateId: template.id,
-            ...(version === undefined ? {} : { templateVersion: version }),
-            data: data ?? sampleEventData,
-            source: { kind: "test" },
-            idempotencyKey: `test:${uuidv7(now)}`,
-            transactional: true,
-            to,
-          },
-          now,
-        ),
-      );
-      return reply
+    async (request, reply) =>
+      reply
         .status(202)
-        .send({ messageId: message.id, status: message.status });
-    },
+        .send(
+          await sendTestMessage(
+            deps,
+            request.auth.workspaceId,
+            request.params.id,
+            request.body,
+          ),
+        ),
   );
 
   api.get(
@@ -484,22 +419,9 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         },
       },
     },
-    async (request) => {
-      const own = await listPartials(deps.db, request.auth.workspaceId);
-      const names = new Set(own.map((p) => p.name));
-      return {
-        items: [
-          ...own.map((p) => ({
-            name: p.name,
-            source: p.source,
-            builtIn: false,
-          })),
-          ...[...builtInPartials]
-            .filter(([name]) => !names.has(name))
-            .map(([name, source]) => ({ name, source, builtIn: true })),
-        ].sort((a, b) => a.name.localeCompare(b.name)),
-      };
-    },
+    async (request) => ({
+      items: await listPartials(deps.db, request.auth.workspaceId),
+    }),
   );
 
   api.put(
@@ -509,15 +431,14 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Save a partial (templates saved afterwards include the new text; saved versions keep theirs)",
-        params: Type.Object({ name: Type.String() }),
-        body: Type.Object({ source: Type.String({ maxLength: 200_000 }) }),
+        params: PartialParams,
+        body: PartialSource,
         response: { 204: Type.Null(), 400: ErrorBody },
       },
     },
     async (request, reply) => {
       await savePartial(
-        deps.db,
-        deps.clock,
+        deps,
         request.auth.workspaceId,
         request.params.name,
         request.body.source,
@@ -533,21 +454,16 @@ export function registerTemplateRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Delete a workspace partial (a built-in one of that name shows again)",
-        params: Type.Object({ name: Type.String() }),
+        params: PartialParams,
         response: { 204: Type.Null(), 404: ErrorBody },
       },
     },
     async (request, reply) => {
-      const done = await deletePartial(
+      await deletePartial(
         deps.db,
         request.auth.workspaceId,
         request.params.name,
       );
-      if (!done)
-        throw new DomainError(
-          "not_found",
-          `the workspace has no partial "${request.params.name}"`,
-        );
       return reply.status(204).send(null);
     },
   );

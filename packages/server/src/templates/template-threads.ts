@@ -3,8 +3,10 @@ import { Worker } from "node:worker_threads";
 import { DomainError, type ErrorDetail } from "@herald/core/domain-error";
 import type { RenderedMessage } from "@herald/core/messages/content";
 import type { ProductQuery } from "@herald/core/recommendations/recommendations";
-import type { TemplateContent } from "@herald/core/templates/template";
-import type { CompiledContent } from "./compile.ts";
+import type {
+  CompiledContent,
+  TemplateContent,
+} from "@herald/core/templates/template";
 import { renderLimits, type RenderServices } from "./liquid.ts";
 import type { ScopeInput } from "./render.ts";
 

@@ -1,5 +1,9 @@
 import type { MessageChannel } from "@herald/core/messages/content";
-import type { Template } from "@herald/core/templates/template";
+import type {
+  ChannelContent,
+  CompiledContent,
+  Template,
+} from "@herald/core/templates/template";
 import type { Queryable, Tx } from "../db/database.ts";
 
 /** A row of `templates`. */
@@ -21,12 +25,15 @@ const toTemplate = (row: TemplateRow): Template => ({
   updatedAt: row.updated_at,
 });
 
-/** A row of `template_versions`: what was written and what was compiled from it. */
+/**
+ * A row of `template_versions`: what was written and what was compiled from it (stored
+ * JSON read back as the save wrote it, checked and compiled then).
+ */
 export type VersionRow = {
   template_id: string;
   version: number;
-  content: Record<string, unknown>;
-  compiled: Record<string, unknown>;
+  content: ChannelContent;
+  compiled: CompiledContent;
   created_at: Date;
 };
 
@@ -50,22 +57,24 @@ export async function insertTemplate(
 export async function insertVersion(
   tx: Tx,
   workspaceId: string,
-  templateId: string,
-  version: number,
-  content: unknown,
-  compiled: unknown,
-  at: Date,
+  row: {
+    templateId: string;
+    version: number;
+    content: ChannelContent;
+    compiled: CompiledContent;
+    at: Date;
+  },
 ): Promise<void> {
   await tx.query(
     `insert into template_versions (workspace_id, template_id, version, content, compiled, created_at)
      values ($1, $2, $3, $4, $5, $6)`,
     [
       workspaceId,
-      templateId,
-      version,
-      JSON.stringify(content),
-      JSON.stringify(compiled),
-      at,
+      row.templateId,
+      row.version,
+      JSON.stringify(row.content),
+      JSON.stringify(row.compiled),
+      row.at,
     ],
   );
 }
@@ -78,9 +87,7 @@ export async function insertVersion(
 export async function bumpVersion(
   tx: Tx,
   workspaceId: string,
-  id: string,
-  name: string | undefined,
-  at: Date,
+  { id, name, at }: { id: string; name: string | undefined; at: Date },
 ): Promise<number | undefined> {
   const [row] = await tx.query<{ current_version: number }>(
     `update templates set current_version = current_version + 1, name = coalesce($3, name), updated_at = $4
@@ -212,9 +219,7 @@ export async function listPartials(
 export async function upsertPartial(
   q: Queryable,
   workspaceId: string,
-  name: string,
-  source: string,
-  at: Date,
+  { name, source, at }: { name: string; source: string; at: Date },
 ): Promise<void> {
   await q.query(
     `insert into template_partials (workspace_id, name, source, updated_at) values ($1, $2, $3, $4)

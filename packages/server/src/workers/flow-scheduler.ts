@@ -30,17 +30,16 @@ import {
   updateSchedule,
   upsertDateTimers,
 } from "../flows/flow-triggers.sql.ts";
+import { flowsChannel, getFlow } from "../flows/flows.sql.ts";
 import {
   claimDueRuns,
   insertRuns,
   entryHistory,
-  flowsChannel,
-  getFlow,
   nextRunDueAt,
   postponeRun,
   toRun,
   type RunRow,
-} from "../flows/flows.sql.ts";
+} from "../flows/flow-runs.sql.ts";
 import { getProfileRow } from "../profiles/profiles.sql.ts";
 import { getSettings } from "../workspaces/settings.sql.ts";
 import type { Logger } from "../logger.ts";
@@ -159,13 +158,11 @@ export class FlowScheduler extends LoopWorker {
           failed = { row, error };
           const message =
             error instanceof Error ? error.message : String(error);
-          await postponeRun(
-            tx,
-            row.workspace_id,
-            row.id,
-            new Date(now.getTime() + 5 * 60_000),
-            `step failed, retrying in 5 minutes: ${message}`,
-          );
+          await postponeRun(tx, row.workspace_id, {
+            runId: row.id,
+            until: new Date(now.getTime() + 5 * 60_000),
+            reason: `step failed, retrying in 5 minutes: ${message}`,
+          });
         }
         return true;
       });
@@ -289,13 +286,11 @@ export class FlowScheduler extends LoopWorker {
             (await getSettings(tx, schedule.workspace_id))?.timeZone,
         ),
       };
-      const batch = await audienceBatch(
-        tx,
-        schedule.workspace_id,
-        trigger.segmentId,
-        schedule.after_profile,
-        500,
-      );
+      const batch = await audienceBatch(tx, schedule.workspace_id, {
+        segmentId: trigger.segmentId,
+        after: schedule.after_profile,
+        limit: 500,
+      });
       const localTime = scheduleTimeOfDay(calendar);
       for (const profile of batch) {
         const wakeAt = trigger.localTime
@@ -382,9 +377,11 @@ export class FlowScheduler extends LoopWorker {
           for (const profileId of await interestedProfiles(
             tx,
             cursor.workspace_id,
-            change.product_id,
-            trigger.interestEvents,
-            since,
+            {
+              productId: change.product_id,
+              events: trigger.interestEvents,
+              since,
+            },
           )) {
             await this.#enter(
               tx,
@@ -440,13 +437,11 @@ export class FlowScheduler extends LoopWorker {
     start: { data: Record<string, unknown>; wakeAt?: Date },
     now: Date,
   ): Promise<Run | undefined> {
-    const history = await entryHistory(
-      tx,
-      workspaceId,
-      flow.id,
+    const history = await entryHistory(tx, workspaceId, {
+      flowId: flow.id,
       profileId,
-      null,
-    );
+      correlation: null,
+    });
     if (
       !mayEnter(
         flow.definition.settings?.reentry ?? { policy: "every_time" },
@@ -464,7 +459,7 @@ export class FlowScheduler extends LoopWorker {
         nodeId: "",
         wakeAt: start.wakeAt,
       };
-      await insertRuns(tx, workspaceId, [waiting], now);
+      await insertRuns(tx, workspaceId, { runs: [waiting], at: now });
       return waiting;
     }
     const [advanced] = await this.#engine.advanceRuns(

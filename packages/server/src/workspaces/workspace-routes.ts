@@ -1,20 +1,13 @@
 import Type from "typebox";
-import { DomainError } from "@herald/core/domain-error";
-import { createKey, revokeKey } from "@herald/core/workspaces/workspaces";
-import { parseWith } from "@herald/core/validation";
+import { WorkspaceSettings } from "@herald/core/workspaces/settings";
 import {
-  maskSecrets,
-  SECRET_MASK,
-  unmaskSecrets,
-} from "@herald/core/messages/settings";
-import {
-  refuseUnknownSettings,
-  settingNames,
-  WorkspaceSettings,
-} from "@herald/core/workspaces/settings";
-import { getSettings, updateSettings } from "./settings.sql.ts";
-import { isSendgridPublicKey } from "../providers/sendgrid-webhook.ts";
-import { workspaceStore } from "./workspaces.sql.ts";
+  createKey,
+  getSettings,
+  getWorkspace,
+  listKeys,
+  revokeKey,
+  updateSettings,
+} from "./workspace-service.ts";
 import type { App, HttpDeps } from "../http/http-deps.ts";
 import { ErrorBody } from "../http/errors.ts";
 
@@ -30,9 +23,22 @@ const Key = Type.Object({
   revokedAt: Type.Union([Type.String({ format: "date-time" }), Type.Null()]),
 });
 
+/**
+ * A change of settings: WorkspaceSettings' keys, each a value or null to remove it (the
+ * API document shows WorkspaceSettings). The service checks it: unknown keys and masked
+ * secrets are named in its errors, so the route lets any object through.
+ */
+const SettingsChange = Type.Record(Type.String(), Type.Unknown());
+const NewKey = Type.Object(
+  {
+    kind: KeyKind,
+    name: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
+
 /** The workspace of the calling key, and its keys. */
 export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
-  const store = workspaceStore(deps.db);
   const tags = ["workspace"];
 
   api.get(
@@ -51,12 +57,7 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const workspace = await store.getWorkspace(request.auth.workspaceId);
-      if (!workspace)
-        throw new DomainError(
-          "not_found",
-          "this key's workspace no longer exists",
-        );
+      const workspace = await getWorkspace(deps.db, request.auth.workspaceId);
       return { ...workspace, createdAt: workspace.createdAt.toISOString() };
     },
   );
@@ -70,8 +71,7 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
         response: { 200: WorkspaceSettings },
       },
     },
-    async (request) =>
-      maskSecrets((await getSettings(deps.db, request.auth.workspaceId)) ?? {}),
+    async (request) => getSettings(deps.db, request.auth.workspaceId),
   );
 
   api.patch(
@@ -81,47 +81,12 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
         tags,
         summary:
           "Change settings: given keys are set, keys set to null are removed",
-        body: Type.Record(Type.String(), Type.Unknown()),
+        body: SettingsChange,
         response: { 200: WorkspaceSettings },
       },
     },
-    async (request) => {
-      refuseUnknownSettings(request.body, "/body");
-      const current =
-        (await getSettings(deps.db, request.auth.workspaceId)) ?? {};
-      const change = unmaskSecrets(request.body, current);
-      if (JSON.stringify(change).includes(SECRET_MASK))
-        throw new DomainError(
-          "invalid",
-          "a masked secret has no stored value to keep: send the secret itself",
-        );
-      // Keys an older Herald let in are kept as they are, not checked.
-      const merged = Object.fromEntries(
-        Object.entries({ ...current, ...change }).filter(
-          ([key, value]) => value !== null && settingNames.includes(key),
-        ),
-      );
-      const settings = parseWith(WorkspaceSettings, merged, "settings");
-      const sendgridKey = settings.email?.sendgridVerificationKey;
-      if (sendgridKey !== undefined && !isSendgridPublicKey(sendgridKey))
-        throw new DomainError(
-          "invalid",
-          "email.sendgridVerificationKey is not an ECDSA P-256 public key: copy the verification key from SendGrid's Mail Settings → Signed Event Webhook",
-          [
-            {
-              path: "/email/sendgridVerificationKey",
-              message: "is not an ECDSA P-256 public key",
-            },
-          ],
-        );
-      const saved = await updateSettings(
-        deps.db,
-        request.auth.workspaceId,
-        change,
-      );
-      deps.settings.forget(request.auth.workspaceId);
-      return maskSecrets(saved ?? {});
-    },
+    async (request) =>
+      updateSettings(deps, request.auth.workspaceId, request.body),
   );
 
   api.get(
@@ -134,7 +99,7 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request) => {
-      const keys = await store.listKeys(request.auth.workspaceId);
+      const keys = await listKeys(deps.db, request.auth.workspaceId);
       return {
         items: keys.map((key) => ({
           id: key.id,
@@ -154,13 +119,7 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
       schema: {
         tags,
         summary: "Create a key; its value is shown in this response only",
-        body: Type.Object(
-          {
-            kind: KeyKind,
-            name: Type.Optional(Type.String({ maxLength: 200 })),
-          },
-          { additionalProperties: false },
-        ),
+        body: NewKey,
         response: {
           201: Type.Object({
             id: Type.String(),
@@ -171,13 +130,10 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
         },
       },
     },
-    async (request, reply) => {
-      const key = await createKey(store, deps.clock, {
-        workspaceId: request.auth.workspaceId,
-        ...request.body,
-      });
-      return reply.status(201).send(key);
-    },
+    async (request, reply) =>
+      reply
+        .status(201)
+        .send(await createKey(deps, request.auth.workspaceId, request.body)),
   );
 
   api.delete(
@@ -191,11 +147,7 @@ export function registerWorkspaceRoutes(api: App, deps: HttpDeps): void {
       },
     },
     async (request, reply) => {
-      await revokeKey(store, deps.clock, {
-        workspaceId: request.auth.workspaceId,
-        keyId: request.params.keyId,
-      });
-      deps.keys.forget(request.params.keyId);
+      await revokeKey(deps, request.auth.workspaceId, request.params.keyId);
       return reply.status(204).send(null);
     },
   );
