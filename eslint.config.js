@@ -161,7 +161,7 @@ export default tseslint.config(
       "no-restricted-syntax": [
         "error",
         {
-          selector: "CallExpression[callee.property.name='transaction']",
+          selector: "CallExpression[callee.property.name=/^(transaction|tx)$/]",
           message:
             "routes open no transactions: the feature's service does, in one use-case.",
         },
