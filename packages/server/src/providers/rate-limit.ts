@@ -18,6 +18,7 @@ export interface RateLimiterState {
   minutes: [number, number][];
 }
 
+/** A provider's rate limiter (see the module comment). */
 export class RateLimiter {
   readonly #limits: RateLimit;
   #tokens: number;

@@ -32,6 +32,7 @@ export const SnsEnvelope = Type.Object({
   Signature: Type.String(),
   SigningCertURL: Type.String(),
 });
+/** An SNS message as SNS signed it. */
 export type SnsEnvelope = Type.Static<typeof SnsEnvelope>;
 
 /** How old a signed SNS message may be: SNS retries a delivery for up to an hour. */
