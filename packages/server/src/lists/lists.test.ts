@@ -17,7 +17,7 @@ import {
   segmentMembers,
   startTestHerald,
 } from "../testing/test-server.ts";
-import { settleWorkspace } from "../segments/segment-settle.ts";
+import { settleWorkspace } from "../testing/segment-settle.ts";
 import { SegmentComputer } from "../workers/segment-computer.ts";
 
 describeOnDatabases("lists API and CSV import", (db) => {

@@ -34,7 +34,7 @@ import { addScore } from "../scores/score-service.ts";
 import { addTag, removeTag } from "../tags/tag-service.ts";
 import { reachabilityChanged } from "./segment-service.ts";
 import { SegmentComputer } from "../workers/segment-computer.ts";
-import { settleWorkspace } from "./segment-settle.ts";
+import { settleWorkspace } from "../testing/segment-settle.ts";
 import { SegmentTimers } from "../workers/segment-timers.ts";
 
 /**

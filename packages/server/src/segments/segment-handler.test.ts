@@ -12,7 +12,7 @@ import {
   startTestHerald,
 } from "../testing/test-server.ts";
 import { SegmentComputer } from "../workers/segment-computer.ts";
-import { settleWorkspace } from "./segment-settle.ts";
+import { settleWorkspace } from "../testing/segment-settle.ts";
 
 describeOnDatabases("segments, tags, scores and lists across a merge", (db) => {
   let herald: Herald;

@@ -16,7 +16,7 @@ import {
   startTestHerald,
 } from "../testing/test-server.ts";
 import { SegmentComputer } from "../workers/segment-computer.ts";
-import { settleWorkspace } from "./segment-settle.ts";
+import { settleWorkspace } from "../testing/segment-settle.ts";
 import { SegmentTimers } from "../workers/segment-timers.ts";
 
 const day = 86_400_000;

@@ -9,7 +9,7 @@ import {
   createTestWorkspace,
   startTestHerald,
 } from "../testing/test-server.ts";
-import { settleWorkspace } from "../segments/segment-settle.ts";
+import { settleWorkspace } from "../testing/segment-settle.ts";
 
 describeOnDatabases("tags API and tag rules", (db) => {
   let herald: Herald;

@@ -1,4 +1,4 @@
-import { workspaceBacklog } from "./segments.sql.ts";
+import { workspaceBacklog } from "../segments/segments.sql.ts";
 import type { Herald } from "../main.ts";
 import { stepUntilIdle } from "../workers/worker-loop.ts";
 
